@@ -251,3 +251,11 @@ class Report(StrictModel):
 
     trace_id: Hash32
     reveals: tuple[Reveal, ...]
+
+
+class Auditor(StrictModel):
+    """A registered auditor as snapshotted at a trace's submission: who, how much, which tiers."""
+
+    address: Address
+    stake: int = Field(ge=0)
+    tiers: tuple[Tier, ...] = Field(min_length=1)
