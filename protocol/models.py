@@ -7,7 +7,8 @@ through the ABI. `Level` never goes on-chain and travels by name.
 
 from __future__ import annotations
 
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
+from itertools import pairwise
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
@@ -37,7 +38,7 @@ STEP_SEPARATOR = "\n\n"
 """Joins a record's steps into the reasoning text the HDAG spans index."""
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     """The five HDAG abstraction levels, from the whole trace down to one mechanical act."""
 
     GOAL = "goal"
@@ -241,7 +242,7 @@ class Reveal(StrictModel):
     @model_validator(mode="after")
     def _votes_sorted_unique(self) -> Reveal:
         segments = [entry.segment for entry in self.votes]
-        if any(a >= b for a, b in zip(segments, segments[1:], strict=False)):
+        if any(a >= b for a, b in pairwise(segments)):
             raise ValueError("votes must be sorted by segment with no segment twice")
         return self
 

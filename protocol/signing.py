@@ -9,8 +9,9 @@ malleable twin of a signature is accepted).
 from __future__ import annotations
 
 from eth_account import Account
-from eth_keys import keys
-from eth_keys.exceptions import BadSignature, ValidationError
+from eth_keys.datatypes import Signature as KeySignature
+from eth_keys.exceptions import BadSignature
+from eth_utils import ValidationError
 
 from protocol.encoding import from_hex, to_hex
 from protocol.errors import EncodingError, VoteError
@@ -44,7 +45,7 @@ def recover_signer(digest: str, signature: str) -> str:
     if int.from_bytes(raw[32:64], "big") > _SECP256K1_N // 2:
         raise VoteError("signature s is in the upper half of the curve order (malleable)")
     try:
-        vrs = keys.Signature(raw[:64] + bytes([v - 27]))
+        vrs = KeySignature(raw[:64] + bytes([v - 27]))
         public_key = vrs.recover_public_key_from_msg_hash(digest_bytes)
     except (BadSignature, ValidationError) as exc:
         raise VoteError(f"unrecoverable signature: {exc}") from exc

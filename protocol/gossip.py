@@ -1,0 +1,234 @@
+"""Gossip validation: a pure function per message kind returning accept, ignore or reject.
+
+The node passes in a read-only view of what it knows (the chain's traces and auditors, the
+votes seen so far, the phase of each round). `REJECT` means the sender broke the protocol and
+is penalized; `IGNORE` means the message is useless now (duplicate, early, late) but not
+malicious. Each rule states its consequence first, as in the consensus specs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from protocol.eip712 import compute_commit_digest, compute_reveal_digest
+from protocol.errors import VoteError
+from protocol.messages import (
+    CommitMessage,
+    GossipMessage,
+    RevealMessage,
+    SegmentBundle,
+    TraceAnnouncement,
+    compute_envelope_digest,
+)
+from protocol.models import Auditor, Commit, Hash32
+from protocol.signing import recover_signer
+from protocol.votes import compute_commitment
+
+
+class Outcome(Enum):
+    ACCEPT = "accept"
+    IGNORE = "ignore"
+    REJECT = "reject"
+
+
+class Phase(Enum):
+    """Where a round of a trace stands, as the node's collector sees it."""
+
+    COMMIT = "commit"
+    REVEAL = "reveal"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    reason: str
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome is Outcome.ACCEPT
+
+
+ACCEPT = Verdict(Outcome.ACCEPT, "ok")
+
+
+def _ignore(reason: str) -> Verdict:
+    return Verdict(Outcome.IGNORE, reason)
+
+
+def _reject(reason: str) -> Verdict:
+    return Verdict(Outcome.REJECT, reason)
+
+
+@dataclass(frozen=True)
+class TraceOnChain:
+    """What the Ledger says about a submitted trace."""
+
+    trace_id: Hash32
+    root: Hash32
+    segment_count: int
+    submitter: str
+    #: Current round; messages of other rounds are ignored.
+    round: int
+    phase: Phase
+
+
+class GossipView(Protocol):
+    """Read-only state a validator consults; the node implements it over its store and chain."""
+
+    @property
+    def domain_separator(self) -> bytes: ...
+
+    def get_trace(self, trace_id: str) -> TraceOnChain | None: ...
+
+    def get_auditor(self, address: str) -> Auditor | None: ...
+
+    def get_commit(self, trace_id: str, round_: int, auditor: str) -> Commit | None: ...
+
+    def has_reveal(self, trace_id: str, round_: int, auditor: str) -> bool: ...
+
+    def is_assigned(self, trace_id: str, round_: int, segment: int, auditor: str) -> bool: ...
+
+
+def validate_gossip_message(message: GossipMessage, view: GossipView) -> Verdict:
+    """Dispatch on the message kind; the decoder has already enforced size and schema."""
+    if isinstance(message, TraceAnnouncement):
+        return validate_trace_announcement(message, view)
+    if isinstance(message, SegmentBundle):
+        return validate_segment_bundle(message, view)
+    if isinstance(message, CommitMessage):
+        return validate_commit_message(message, view)
+    return validate_reveal_message(message, view)
+
+
+def _signer_of(digest: str, signature: str) -> str | None:
+    try:
+        return recover_signer(digest, signature)
+    except VoteError:
+        return None
+
+
+def validate_trace_announcement(message: TraceAnnouncement, view: GossipView) -> Verdict:
+    # [REJECT] The announcement is signed by the submitter it names
+    if _signer_of(compute_envelope_digest(message), message.signature) != message.submitter:
+        return _reject("announcement signature does not recover to the submitter")
+    trace = view.get_trace(message.trace_id)
+    # [IGNORE] The trace is not on-chain yet as far as this node knows (it may be soon)
+    if trace is None:
+        return _ignore("trace not known on-chain yet")
+    # [REJECT] The announcement agrees with the on-chain commitment
+    if (trace.root, trace.segment_count, trace.submitter) != (
+        message.root,
+        message.segment_count,
+        message.submitter,
+    ):
+        return _reject("announcement disagrees with the on-chain trace")
+    return ACCEPT
+
+
+def validate_segment_bundle(message: SegmentBundle, view: GossipView) -> Verdict:
+    trace = view.get_trace(message.trace_id)
+    # [IGNORE] The trace is not on-chain yet as far as this node knows
+    if trace is None:
+        return _ignore("trace not known on-chain yet")
+    # [REJECT] Only the trace's submitter dispatches its segments, and it signed this bundle
+    if message.sender != trace.submitter:
+        return _reject("segments sent by someone other than the trace's submitter")
+    if _signer_of(compute_envelope_digest(message), message.signature) != message.sender:
+        return _reject("bundle signature does not recover to the sender")
+    # [IGNORE] The bundle is for a round other than the current one
+    if message.round != trace.round:
+        return _ignore(f"bundle for round {message.round}, current round is {trace.round}")
+    for item in message.items:
+        verdict = _validate_sealed_segment(item.index, item.recipient, trace, view)
+        if not verdict.accepted:
+            return verdict
+    return ACCEPT
+
+
+def _validate_sealed_segment(
+    index: int, recipient: str, trace: TraceOnChain, view: GossipView
+) -> Verdict:
+    # [REJECT] The segment exists in the trace's on-chain HDAG
+    if index >= trace.segment_count:
+        return _reject(f"segment {index} beyond the trace's {trace.segment_count} segments")
+    # [REJECT] A segment is sealed only to an auditor assigned to it by sortition
+    if not view.is_assigned(trace.trace_id, trace.round, index, recipient):
+        return _reject(f"segment {index} sealed to an auditor not assigned to it")
+    return ACCEPT
+
+
+def _validate_vote_header(
+    trace_id: str, round_: int, auditor: str, digest: str, signature: str, view: GossipView
+) -> Verdict | TraceOnChain:
+    """Rules shared by commits and reveals; returns the trace when they all pass."""
+    # [REJECT] The vote is signed by the auditor it names (EIP-712, this chain and Ledger)
+    if _signer_of(digest, signature) != auditor:
+        return _reject("vote signature does not recover to the auditor")
+    # [REJECT] The vote is signed by a registered auditor
+    if view.get_auditor(auditor) is None:
+        return _reject("auditor is not registered")
+    trace = view.get_trace(trace_id)
+    # [IGNORE] The trace is not on-chain yet as far as this node knows
+    if trace is None:
+        return _ignore("trace not known on-chain yet")
+    # [IGNORE] The vote is for a round other than the current one
+    if round_ != trace.round:
+        return _ignore(f"vote for round {round_}, current round is {trace.round}")
+    return trace
+
+
+def validate_commit_message(message: CommitMessage, view: GossipView) -> Verdict:
+    commit = message.commit
+    digest = compute_commit_digest(commit, view.domain_separator)
+    header = _validate_vote_header(
+        commit.trace_id, commit.round, commit.auditor, digest, commit.signature, view
+    )
+    if isinstance(header, Verdict):
+        return header
+    # [IGNORE] The round's commit phase has closed
+    if header.phase is not Phase.COMMIT:
+        return _ignore("commit phase has closed")
+    known = view.get_commit(commit.trace_id, commit.round, commit.auditor)
+    # [IGNORE] The same commit was seen before
+    if known is not None and known.commitment == commit.commitment:
+        return _ignore("duplicate commit")
+    # [REJECT] A second, different commit for one trace and round is equivocation
+    if known is not None:
+        return _reject("equivocation: a different commit for this trace and round")
+    return ACCEPT
+
+
+def validate_reveal_message(message: RevealMessage, view: GossipView) -> Verdict:
+    reveal = message.reveal
+    digest = compute_reveal_digest(reveal, view.domain_separator)
+    header = _validate_vote_header(
+        reveal.trace_id, reveal.round, reveal.auditor, digest, reveal.signature, view
+    )
+    if isinstance(header, Verdict):
+        return header
+    # [IGNORE] The round's reveal phase is not open (not yet, or closed already)
+    if header.phase is not Phase.REVEAL:
+        return _ignore(f"reveal phase is not open (round is in {header.phase.value})")
+    # [IGNORE] The reveal was seen before
+    if view.has_reveal(reveal.trace_id, reveal.round, reveal.auditor):
+        return _ignore("duplicate reveal")
+    commit = view.get_commit(reveal.trace_id, reveal.round, reveal.auditor)
+    # [IGNORE] A reveal without an earlier commit counts for nothing
+    if commit is None:
+        return _ignore("no earlier commit from this auditor")
+    # [REJECT] The reveal opens exactly the committed votes
+    expected = compute_commitment(
+        reveal.votes, reveal.salt, reveal.auditor, reveal.trace_id, reveal.round
+    )
+    if expected != commit.commitment:
+        return _reject("reveal does not match the auditor's commit")
+    # [REJECT] Every vote is on a segment of the trace that the auditor was assigned
+    for entry in reveal.votes:
+        if entry.segment >= header.segment_count or not view.is_assigned(
+            reveal.trace_id, reveal.round, entry.segment, reveal.auditor
+        ):
+            return _reject(f"vote on segment {entry.segment} the auditor was not assigned")
+    return ACCEPT

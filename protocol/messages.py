@@ -1,0 +1,111 @@
+"""Gossip message models: what travels on the `/trust/1/*` topics.
+
+Every message is a frozen strict model with a `kind` discriminator; `decode_gossip_message`
+is the one way bytes off the wire become a message. Commits and reveals carry their own EIP-712
+signatures; announcements and segment bundles are signed by the trace's submitter over the
+keccak of their canonical encoding without the signature field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from protocol.encoding import canonical_json, keccak_hex
+from protocol.errors import EncodingError
+from protocol.models import Address, Commit, Hash32, Reveal, Signature, StrictModel, Uint32
+from protocol.params import MAX_SEGMENTS
+
+#: Largest gossip message accepted, before any parsing: bounds the work a peer can cause.
+MAX_GOSSIP_MESSAGE_BYTES = 1_048_576
+#: Largest ciphertext of one encrypted segment (a segment's context pack plus AEAD overhead).
+MAX_SEGMENT_CIPHERTEXT_BYTES = 262_144
+#: Most encrypted segments batched in one bundle message.
+MAX_BUNDLE_ITEMS = 256
+
+Hex = Annotated[str, Field(pattern=r"^0x([0-9a-f]{2})*$")]
+X25519Key = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$")]
+Nonce = Annotated[str, Field(pattern=r"^0x[0-9a-f]{24}$")]
+
+_ENVELOPE_DOMAIN_TAG = b"TRUST gossip envelope v1\x00"
+
+TOPIC_TRACES = "/trust/1/traces"
+TOPIC_SEGMENTS = "/trust/1/segments"
+TOPIC_VOTES = "/trust/1/votes"
+
+
+class TraceAnnouncement(StrictModel):
+    """A trace was submitted on-chain; auditors check it against the Ledger before acting."""
+
+    kind: Literal["trace"] = "trace"
+    trace_id: Hash32
+    root: Hash32
+    segment_count: Uint32 = Field(ge=1, le=MAX_SEGMENTS)
+    submitter: Address
+    signature: Signature
+
+
+class EncryptedSegment(StrictModel):
+    """One segment sealed to one recipient (X25519 + HKDF + ChaCha20-Poly1305)."""
+
+    index: Uint32 = Field(lt=MAX_SEGMENTS)
+    recipient: Address
+    ephemeral_key: X25519Key
+    nonce: Nonce
+    ciphertext: Hex = Field(max_length=2 + 2 * MAX_SEGMENT_CIPHERTEXT_BYTES)
+
+
+class SegmentBundle(StrictModel):
+    """A batch of sealed segments of one trace, sent by its submitter."""
+
+    kind: Literal["segments"] = "segments"
+    trace_id: Hash32
+    round: int = Field(ge=0, le=255)
+    sender: Address
+    items: tuple[EncryptedSegment, ...] = Field(min_length=1, max_length=MAX_BUNDLE_ITEMS)
+    signature: Signature
+
+
+class CommitMessage(StrictModel):
+    kind: Literal["commit"] = "commit"
+    commit: Commit
+
+
+class RevealMessage(StrictModel):
+    kind: Literal["reveal"] = "reveal"
+    reveal: Reveal
+
+
+GossipMessage = Annotated[
+    TraceAnnouncement | SegmentBundle | CommitMessage | RevealMessage,
+    Field(discriminator="kind"),
+]
+_GOSSIP_ADAPTER: TypeAdapter[GossipMessage] = TypeAdapter(GossipMessage)
+
+
+class MessageDecodeError(EncodingError):
+    """Bytes off the wire are not a well-formed gossip message."""
+
+
+def decode_gossip_message(raw: bytes) -> GossipMessage:
+    """Parse wire bytes into a message; oversized or malformed input raises MessageDecodeError."""
+    if len(raw) > MAX_GOSSIP_MESSAGE_BYTES:
+        raise MessageDecodeError(f"message of {len(raw)} bytes exceeds {MAX_GOSSIP_MESSAGE_BYTES}")
+    try:
+        return _GOSSIP_ADAPTER.validate_json(raw, strict=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "message"
+        raise MessageDecodeError(f"{where}: {first['msg']}") from None
+
+
+def encode_gossip_message(message: GossipMessage) -> bytes:
+    return canonical_json(message.model_dump(mode="json"))
+
+
+def compute_envelope_digest(message: TraceAnnouncement | SegmentBundle) -> str:
+    """What the submitter signs: keccak of a domain tag and the canonical encoding without
+    `signature`. The tag keeps these digests apart from every EIP-712 digest a node signs."""
+    body = canonical_json(message.model_dump(mode="json", exclude={"signature"}))
+    return keccak_hex(_ENVELOPE_DOMAIN_TAG + body)
