@@ -8,7 +8,7 @@ keccak of their canonical encoding without the signature field.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -16,6 +16,7 @@ from protocol.encoding import canonical_json, keccak_hex
 from protocol.errors import EncodingError
 from protocol.models import Address, Commit, Hash32, Reveal, Signature, StrictModel, Uint32
 from protocol.params import MAX_SEGMENTS
+from protocol.signing import sign_digest
 
 #: Largest gossip message accepted, before any parsing: bounds the work a peer can cause.
 MAX_GOSSIP_MESSAGE_BYTES = 1_048_576
@@ -109,3 +110,12 @@ def compute_envelope_digest(message: TraceAnnouncement | SegmentBundle) -> str:
     `signature`. The tag keeps these digests apart from every EIP-712 digest a node signs."""
     body = canonical_json(message.model_dump(mode="json", exclude={"signature"}))
     return keccak_hex(_ENVELOPE_DOMAIN_TAG + body)
+
+
+_Envelope = TypeVar("_Envelope", TraceAnnouncement, SegmentBundle)
+
+
+def sign_envelope(message: _Envelope, private_key: str) -> _Envelope:
+    """The message with its `signature` set by `private_key` over `compute_envelope_digest`."""
+    signature = sign_digest(private_key, compute_envelope_digest(message))
+    return message.model_copy(update={"signature": signature})

@@ -11,7 +11,7 @@ from __future__ import annotations
 from eth_account import Account
 from eth_keys.datatypes import Signature as KeySignature
 from eth_keys.exceptions import BadSignature
-from eth_utils import ValidationError
+from eth_utils.exceptions import ValidationError
 
 from protocol.encoding import from_hex, to_hex
 from protocol.errors import EncodingError, VoteError

@@ -151,20 +151,30 @@ def compute_assignments(
 # --- Committee size under the exposure budget --------------------------------------------------
 
 
+def _compute_chars_per_tier(
+    visible_chars: Sequence[int], segment_tiers: Sequence[Tier]
+) -> dict[Tier, int]:
+    """Visible characters summed over the segments of each tier: exposure is linear in them."""
+    chars_per_tier = dict.fromkeys(Tier, 0)
+    for chars, tier in zip(visible_chars, segment_tiers, strict=True):
+        chars_per_tier[tier] += chars
+    return chars_per_tier
+
+
 def _compute_expected_exposure(
-    visible_chars: Sequence[int],
-    text_length: int,
-    segment_tiers: Sequence[Tier],
     auditor: Auditor,
+    chars_per_tier: Mapping[Tier, int],
     tier_stakes: Mapping[Tier, int],
+    text_length: int,
     k: int,
 ) -> Fraction:
     """Union bound on the expected share of the text `auditor` sees: sum of p_s * chars_s / n."""
     total = Fraction(0)
-    for chars, tier in zip(visible_chars, segment_tiers, strict=True):
+    for tier in set(auditor.tiers):
         tier_stake = tier_stakes.get(tier, 0)
-        if tier in auditor.tiers and tier_stake > 0:
-            total += min(Fraction(1), Fraction(k * auditor.stake, tier_stake)) * chars
+        if tier_stake > 0:
+            probability = min(Fraction(1), Fraction(k * auditor.stake, tier_stake))
+            total += probability * chars_per_tier.get(tier, 0)
     return total / text_length
 
 
@@ -195,32 +205,15 @@ def compute_expected_exposure_bps(
     The bound can exceed 10000 bps when visible texts overlap (context claims repeat text).
     """
     _validate_exposure_inputs(visible_chars, text_length, segment_tiers)
+    chars_per_tier = _compute_chars_per_tier(visible_chars, segment_tiers)
     tier_stakes = compute_tier_stakes(auditors)
     return {
         auditor.address: int(
-            _compute_expected_exposure(
-                visible_chars, text_length, segment_tiers, auditor, tier_stakes, k
-            )
+            _compute_expected_exposure(auditor, chars_per_tier, tier_stakes, text_length, k)
             * BASIS_POINTS
         )
         for auditor in auditors
     }
-
-
-def _is_within_budget(
-    visible_chars: Sequence[int],
-    text_length: int,
-    segment_tiers: Sequence[Tier],
-    auditors: Sequence[Auditor],
-    tier_stakes: Mapping[Tier, int],
-    k: int,
-    budget: Fraction,
-) -> bool:
-    return all(
-        _compute_expected_exposure(visible_chars, text_length, segment_tiers, a, tier_stakes, k)
-        <= budget
-        for a in auditors
-    )
 
 
 def compute_committee_size(
@@ -236,11 +229,13 @@ def compute_committee_size(
     none fits the privacy budget yields to the minimum committee, which is returned.
     """
     _validate_exposure_inputs(visible_chars, text_length, segment_tiers)
+    chars_per_tier = _compute_chars_per_tier(visible_chars, segment_tiers)
     tier_stakes = compute_tier_stakes(auditors)
     budget = Fraction(params.exposure_budget_bps, BASIS_POINTS)
     for k in range(params.committee_size, params.min_committee_size - 1, -1):
-        if _is_within_budget(
-            visible_chars, text_length, segment_tiers, auditors, tier_stakes, k, budget
+        if all(
+            _compute_expected_exposure(a, chars_per_tier, tier_stakes, text_length, k) <= budget
+            for a in auditors
         ):
             return k
     return params.min_committee_size

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 
 from protocol.eip712 import compute_commit_digest, compute_reveal_digest, compute_votes_hash
 from protocol.encoding import abi_address, abi_bytes32, abi_uint, keccak_hex
@@ -55,7 +56,7 @@ def validate_votes_order(votes: Sequence[VoteEntry]) -> None:
     if not votes:
         raise VoteError("a vote vector needs at least one vote")
     segments = [entry.segment for entry in votes]
-    if any(a >= b for a, b in zip(segments, segments[1:], strict=False)):
+    if any(a >= b for a, b in pairwise(segments)):
         raise VoteError("votes must be sorted by segment with no segment twice")
 
 

@@ -1,0 +1,347 @@
+"""Stake-weighted tallies, segment verdicts, escalation and the trace verdict.
+
+Everything that decides a verdict uses integer arithmetic only, so `Ledger.finalize` can
+recompute it bit for bit: quorum `revealed * quorumDen >= assigned * quorumNum`, supermajority
+`side * supermajorityDen >= revealed * supermajorityNum`. Round 0 audits every segment; a segment
+left UNRESOLVED escalates once (round 1, `MAX_ROUNDS == 2`) to a higher tier or a doubled
+committee, and its final verdict is its last round's verdict.
+
+Callers check signatures and commit openings (`protocol.votes`) before tallying: this module
+trusts that every reveal it receives is authentic.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from protocol.errors import ConsensusError, SortitionError
+from protocol.models import (
+    Auditor,
+    Hdag,
+    Level,
+    Reveal,
+    SegmentVerdict,
+    Tier,
+    TraceVerdict,
+    Vote,
+)
+from protocol.params import BASIS_POINTS, MAX_COMMITTEE_SIZE, MAX_ROUNDS, ProtocolParams
+from protocol.sortition import compute_committee, compute_tier_stakes
+
+#: Accuracy used by `compute_verdict_probability` is kept inside (0, 1) so no vote is certain.
+_MIN_ACCURACY_BPS = 1
+_MAX_ACCURACY_BPS = BASIS_POINTS - 1
+
+
+@dataclass(frozen=True)
+class SegmentTally:
+    """Stake assigned to one segment in one round and how the revealed part of it voted."""
+
+    segment: int
+    round: int
+    assigned_stake: int
+    valid_stake: int = 0
+    invalid_stake: int = 0
+    abstain_stake: int = 0
+
+    @property
+    def revealed_stake(self) -> int:
+        """Stake that revealed any vote, ABSTAIN included."""
+        return self.valid_stake + self.invalid_stake + self.abstain_stake
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """Where an UNRESOLVED segment goes in round 1: a tier and a committee-size multiplier."""
+
+    tier: Tier
+    committee_multiplier: int
+
+
+@dataclass(frozen=True)
+class AuditOutcome:
+    """Everything `Ledger.finalize` recomputes from the reveals of one trace."""
+
+    #: (round, segment) -> {auditor: stake} for every committee that was drawn.
+    assignments: dict[tuple[int, int], dict[str, int]]
+    #: One {segment: tally} per round; round 1 holds only the escalated segments.
+    tallies: tuple[dict[int, SegmentTally], ...]
+    #: Segment -> escalation, for the segments UNRESOLVED after round 0.
+    escalations: dict[int, Escalation]
+    #: Segment -> verdict of its last round.
+    verdicts: dict[int, SegmentVerdict]
+    trace_verdict: TraceVerdict
+    #: Index among the step nodes (text order) of the first error; -1 unless FLAWED.
+    first_error: int
+
+
+# --- Tally and segment verdict -----------------------------------------------------------------
+
+
+def compute_tallies(
+    round_: int, assignments: Mapping[int, Mapping[str, int]], reveals: Iterable[Reveal]
+) -> dict[int, SegmentTally]:
+    """Tally of every assigned segment in `round_`; reveals of other rounds are skipped.
+
+    Raises ConsensusError for a vote on a segment the auditor is not assigned to in this round
+    and for a second reveal by one auditor in one round. The result ignores reveal order.
+    """
+    sums = {segment: dict.fromkeys(Vote, 0) for segment in assignments}
+    revealed_by: set[str] = set()
+    for reveal in reveals:
+        if reveal.round != round_:
+            continue
+        if reveal.auditor in revealed_by:
+            raise ConsensusError(f"auditor {reveal.auditor} revealed twice in round {round_}")
+        revealed_by.add(reveal.auditor)
+        for entry in reveal.votes:
+            committee = assignments.get(entry.segment, {})
+            if reveal.auditor not in committee:
+                raise ConsensusError(
+                    f"auditor {reveal.auditor} voted on segment {entry.segment} "
+                    f"without being assigned to it in round {round_}"
+                )
+            sums[entry.segment][entry.vote] += committee[reveal.auditor]
+    return {
+        segment: _make_tally(segment, round_, sum(committee.values()), sums[segment])
+        for segment, committee in assignments.items()
+    }
+
+
+def _make_tally(segment: int, round_: int, assigned: int, sums: Mapping[Vote, int]) -> SegmentTally:
+    return SegmentTally(
+        segment=segment,
+        round=round_,
+        assigned_stake=assigned,
+        valid_stake=sums[Vote.VALID],
+        invalid_stake=sums[Vote.INVALID],
+        abstain_stake=sums[Vote.ABSTAIN],
+    )
+
+
+def is_quorate(tally: SegmentTally, params: ProtocolParams) -> bool:
+    """Enough stake revealed, abstentions included: `revealed * den >= assigned * num` and > 0."""
+    revealed = tally.revealed_stake
+    return revealed > 0 and (
+        revealed * params.quorum_den >= tally.assigned_stake * params.quorum_num
+    )
+
+
+def compute_segment_verdict(tally: SegmentTally, params: ProtocolParams) -> SegmentVerdict:
+    """VALID / INVALID on a supermajority of revealed stake under quorum, else UNRESOLVED.
+
+    VALID is tested first, which matters only for a supermajority of 1/2 or less.
+    """
+    if not is_quorate(tally, params):
+        return SegmentVerdict.UNRESOLVED
+    threshold = tally.revealed_stake * params.supermajority_num
+    if tally.valid_stake * params.supermajority_den >= threshold:
+        return SegmentVerdict.VALID
+    if tally.invalid_stake * params.supermajority_den >= threshold:
+        return SegmentVerdict.INVALID
+    return SegmentVerdict.UNRESOLVED
+
+
+def compute_escalation(
+    tally: SegmentTally, tier: Tier, tier_stakes: Mapping[Tier, int], params: ProtocolParams
+) -> Escalation:
+    """Round-1 destination of an UNRESOLVED segment judged by `tier` in round 0.
+
+    Mostly abstentions mean the tier could not judge: up to the next tier with stake, same k.
+    Otherwise (or with no higher tier) the same tier with a doubled committee: more opinions.
+    """
+    revealed = tally.revealed_stake
+    abstained = tally.abstain_stake * BASIS_POINTS >= revealed * params.abstain_escalation_bps
+    if revealed > 0 and abstained:
+        higher = [t for t in Tier if t > tier and tier_stakes.get(t, 0) > 0]
+        if higher:
+            return Escalation(tier=higher[0], committee_multiplier=1)
+    return Escalation(tier=tier, committee_multiplier=2)
+
+
+# --- The whole audit ---------------------------------------------------------------------------
+
+
+def _validate_audit_inputs(
+    segment_tiers: Sequence[Tier],
+    k: int,
+    auditors: Sequence[Auditor],
+    reveals: Sequence[Reveal],
+    hdag: Hdag,
+) -> None:
+    if len(segment_tiers) != len(hdag.nodes):
+        raise ConsensusError(f"{len(segment_tiers)} segment tiers for {len(hdag.nodes)} nodes")
+    if not 1 <= k <= MAX_COMMITTEE_SIZE:
+        raise SortitionError(f"committee size k={k} is outside [1, {MAX_COMMITTEE_SIZE}]")
+    addresses = [auditor.address for auditor in auditors]
+    if len(set(addresses)) != len(addresses):
+        raise ConsensusError("an auditor appears twice in the stake snapshot")
+    for reveal in reveals:
+        if reveal.trace_id != hdag.trace_id:
+            raise ConsensusError(f"a reveal by {reveal.auditor} is for another trace")
+        if reveal.round >= MAX_ROUNDS:
+            raise ConsensusError(f"round {reveal.round} exceeds the last round {MAX_ROUNDS - 1}")
+
+
+def _compute_round_assignments(
+    seed: str,
+    targets: Mapping[int, tuple[Tier, int]],
+    auditors: Sequence[Auditor],
+    tier_stakes: Mapping[Tier, int],
+) -> dict[int, dict[str, int]]:
+    """{segment: {auditor: stake}} for the segments drawn with their (tier, k) targets."""
+    stake_of = {auditor.address: auditor.stake for auditor in auditors}
+    return {
+        segment: {
+            address: stake_of[address]
+            for address in compute_committee(seed, segment, tier, k, auditors, tier_stakes)
+        }
+        for segment, (tier, k) in targets.items()
+    }
+
+
+def _compute_escalation_targets(
+    tallies: Mapping[int, SegmentTally],
+    verdicts: Mapping[int, SegmentVerdict],
+    segment_tiers: Sequence[Tier],
+    tier_stakes: Mapping[Tier, int],
+    params: ProtocolParams,
+) -> dict[int, Escalation]:
+    return {
+        segment: compute_escalation(tallies[segment], segment_tiers[segment], tier_stakes, params)
+        for segment, verdict in verdicts.items()
+        if verdict == SegmentVerdict.UNRESOLVED
+    }
+
+
+def compute_audit_outcome(
+    seed: str,
+    segment_tiers: Sequence[Tier],
+    k: int,
+    auditors: Sequence[Auditor],
+    reveals: Iterable[Reveal],
+    params: ProtocolParams,
+    hdag: Hdag,
+) -> AuditOutcome:
+    """Round 0 over every segment, round 1 over the escalated ones, then the trace verdict.
+
+    The round-1 committee size is `min(k * multiplier, MAX_COMMITTEE_SIZE)`. Raises
+    ConsensusError for reveals of another trace or round, or votes outside the drawn committees.
+    """
+    all_reveals = tuple(reveals)
+    _validate_audit_inputs(segment_tiers, k, auditors, all_reveals, hdag)
+    tier_stakes = compute_tier_stakes(auditors)
+    targets0 = {segment: (tier, k) for segment, tier in enumerate(segment_tiers)}
+    assign0 = _compute_round_assignments(seed, targets0, auditors, tier_stakes)
+    tallies0 = compute_tallies(0, assign0, all_reveals)
+    verdicts = {seg: compute_segment_verdict(tally, params) for seg, tally in tallies0.items()}
+    escalations = _compute_escalation_targets(
+        tallies0, verdicts, segment_tiers, tier_stakes, params
+    )
+    targets1 = {
+        seg: (esc.tier, min(k * esc.committee_multiplier, MAX_COMMITTEE_SIZE))
+        for seg, esc in escalations.items()
+    }
+    assign1 = _compute_round_assignments(seed, targets1, auditors, tier_stakes)
+    tallies1 = compute_tallies(1, assign1, all_reveals)
+    verdicts |= {seg: compute_segment_verdict(tally, params) for seg, tally in tallies1.items()}
+    trace_verdict, first_error = compute_trace_verdict(hdag, verdicts)
+    return AuditOutcome(
+        assignments={(0, s): c for s, c in assign0.items()}
+        | {(1, s): c for s, c in assign1.items()},
+        tallies=(tallies0, tallies1),
+        escalations=escalations,
+        verdicts=verdicts,
+        trace_verdict=trace_verdict,
+        first_error=first_error,
+    )
+
+
+# --- Trace verdict -----------------------------------------------------------------------------
+
+
+def compute_trace_verdict(
+    hdag: Hdag, verdicts: Mapping[int, SegmentVerdict]
+) -> tuple[TraceVerdict, int]:
+    """(trace verdict, first error) from per-node verdicts keyed by position in `hdag.nodes`.
+
+    A node without a verdict counts as UNRESOLVED. The first error is -1 unless FLAWED.
+    """
+    values = [verdicts.get(index, SegmentVerdict.UNRESOLVED) for index in range(len(hdag.nodes))]
+    if SegmentVerdict.INVALID in values:
+        return TraceVerdict.FLAWED, compute_first_error(hdag, verdicts)
+    if values and all(value == SegmentVerdict.VALID for value in values):
+        return TraceVerdict.SOUND, -1
+    return TraceVerdict.INCONCLUSIVE, -1
+
+
+def compute_first_error(hdag: Hdag, verdicts: Mapping[int, SegmentVerdict]) -> int:
+    """0-based index, among step nodes in text order, of the earliest step an error touches.
+
+    Each INVALID node below the goal points at the step holding its first character: itself for
+    a step, the enclosing step for an operation, the first step of a tactic or strategy (spans
+    nest, so this is the rule "lies under"). An INVALID goal alone points at the last step, where
+    the final claim is. -1 when nothing is INVALID or the HDAG has no step.
+    """
+    step_starts = sorted(node.span.start for node in hdag.nodes if node.level == Level.STEP)
+    invalid = [
+        node
+        for index, node in enumerate(hdag.nodes)
+        if verdicts.get(index) == SegmentVerdict.INVALID
+    ]
+    if not step_starts or not invalid:
+        return -1
+    below_goal = [
+        max(0, bisect_right(step_starts, node.span.start) - 1)
+        for node in invalid
+        if node.level != Level.GOAL
+    ]
+    return min(below_goal) if below_goal else len(step_starts) - 1
+
+
+# --- Reporting (off-chain, never consensus) ----------------------------------------------------
+
+
+def compute_margin_bps(tally: SegmentTally) -> int:
+    """(valid - invalid) / revealed in basis points, truncated toward zero like Solidity's int
+    division (so margin(a, b) == -margin(b, a)); 0 when nothing was revealed.
+    """
+    revealed = tally.revealed_stake
+    if revealed == 0:
+        return 0
+    numerator = (tally.valid_stake - tally.invalid_stake) * BASIS_POINTS
+    magnitude = abs(numerator) // revealed
+    return magnitude if numerator >= 0 else -magnitude
+
+
+def compute_verdict_probability(tallies: Iterable[SegmentTally], accuracy_bps: int) -> float:
+    """Probability that the trace is SOUND, given each segment's final tally.
+
+    Model (naive Bayes): every segment is VALID or INVALID with prior 1/2, independently; a vote
+    is right with probability p = accuracy, independently; each revealed vote carries its stake
+    share of the segment's committee, so the segment's posterior log-odds of VALID is
+    `margin * logit(p)` with margin = (valid - invalid) / revealed (abstentions and an empty
+    tally add nothing, leaving 1/2). The trace is SOUND when every segment is VALID, so the result
+    is the product of the segments' posteriors. p is clamped to [0.0001, 0.9999] so no committee
+    is ever certain. Floats are fine here: this is reporting, never consensus.
+    """
+    if not 0 <= accuracy_bps <= BASIS_POINTS:
+        raise ConsensusError(f"accuracy {accuracy_bps} bps is outside [0, {BASIS_POINTS}]")
+    p = min(max(accuracy_bps, _MIN_ACCURACY_BPS), _MAX_ACCURACY_BPS) / BASIS_POINTS
+    logit = math.log(p / (1 - p))
+    log_probability = 0.0
+    for tally in tallies:
+        revealed = tally.revealed_stake
+        margin = (tally.valid_stake - tally.invalid_stake) / revealed if revealed else 0.0
+        log_probability += _log_sigmoid(margin * logit)
+    return math.exp(log_probability)
+
+
+def _log_sigmoid(x: float) -> float:
+    """log(1 / (1 + e^-x)) without overflow for large |x|."""
+    if x >= 0:
+        return -math.log1p(math.exp(-x))
+    return x - math.log1p(math.exp(x))

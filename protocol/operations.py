@@ -1,0 +1,177 @@
+"""Mechanically checkable acts inside a step: equalities, equality chains and comparisons.
+
+The text is read as tokens (numbers, one-letter variables, quoted words, LaTeX commands,
+operators, brackets, relations). Tokens separated by nothing but spaces form a run; a run with a
+relation between operands is an operation, trimmed to start and end on an operand. Words, commas,
+line breaks, arrows ("==>", "\\implies") and math delimiters end a run, so prose never joins one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from protocol.models import Span
+
+_NUMBER_CORE = r"\d+(?:,\d{3}(?!\d))*(?:\.\d+)?"
+_NUMBER = re.compile(r"(?<![\d.])" + _NUMBER_CORE)
+
+# One alternative per token kind; order matters: arrows before relations ("==>" is no
+# equality), relations before operators, specific LaTeX commands before the generic one.
+_TOKEN = re.compile(
+    r"""
+    (?P<stop><=>|=+>|-+>|[⇒→⟹⟶↦]|\\\\
+        |\\(?:[Rr]ightarrow|Longrightarrow|implies|iff|to|mapsto|Leftrightarrow|quad|qquad
+            |text|textbf|mbox|hline|end|begin)(?![A-Za-z]))
+    |(?P<relation><=|>=|!=|==|[=<>≤≥≠≈]
+        |\\(?:neq|ne|leq|le|geq|ge|lt|gt|approx|equiv)(?![A-Za-z]))
+    |(?P<number>(?<![\d.A-Za-z_])"""
+    + _NUMBER_CORE
+    + r"""(?:\s*\\?%(?:\s+of(?![A-Za-z]))?)?)
+    |(?P<word>"[^"\s]{1,60}")
+    |(?P<variable>(?<![A-Za-z_'])[A-Za-zα-ωΑ-Ω](?![A-Za-z]))
+    |(?P<operator>[-+*/×÷·⋅^_±−?]|\\(?:times|cdot|div|pm|mp|circ)(?![A-Za-z]))
+    |(?P<open>(?:\\left\s*)?(?:[(\[{]|\\\{|\\lfloor|\\lceil|\\langle))
+    |(?P<close>(?:\\right\s*)?(?:[)\]}]|\\\}|\\rfloor|\\rceil|\\rangle)|!)
+    |(?P<bar>(?:\\left|\\right)?\||\\mid)
+    |(?P<command>\\[A-Za-z]+\d*)
+    |(?P<space>\\[,;:!\ ]|&)
+    """,
+    re.VERBOSE,
+)
+# Tokens (stops included) separated by nothing but spaces or tabs: a candidate run.
+_ANY_TOKEN = re.sub(r"\(\?P<\w+>", "(?:", _TOKEN.pattern)
+_CANDIDATE_RUN = re.compile(f"(?:{_ANY_TOKEN})(?:[ \t]*(?:{_ANY_TOKEN}))*", re.VERBOSE)
+_RELATION_HINT = re.compile(r"[=<>≤≥≠≈]|\\(?:ne|le|ge|lt|gt|approx|equiv)")
+_URL = re.compile(r"(?:https?://|www\.)\S+")
+_UNARY = frozenset({"-", "−", "±", "+"})
+
+_OPERANDS = frozenset({"number", "word", "variable", "command"})
+_STARTS = _OPERANDS | {"open", "bar"}
+_ENDS = _OPERANDS | {"close", "bar"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    kind: str
+    start: int
+    end: int
+    text: str
+
+
+def extract_operations(text: str, step: Span) -> tuple[Span, ...]:
+    """Sorted, non-overlapping spans inside `step` of every equality, chain or comparison.
+
+    A relation needs an operand on each side ("= 5" alone is no operation); "=" inside URLs is
+    ignored. Deterministic and linear in the step's length.
+    """
+    spans = (_compute_run_span(run) for run in _compute_runs(text, step))
+    return tuple(span for span in spans if span is not None)
+
+
+def compute_numbers(text: str, start: int = 0, end: int | None = None) -> tuple[str, ...]:
+    """The numbers of text[start:end] in order, normalised ("1,000" -> "1000", "3.50" -> "3.5")."""
+    stop = len(text) if end is None else end
+    return tuple(normalize_number(match.group()) for match in _NUMBER.finditer(text, start, stop))
+
+
+def normalize_number(number: str) -> str:
+    """Drop thousands separators, leading zeros and a fraction's trailing zeros; no sign."""
+    whole, _, fraction = number.replace(",", "").partition(".")
+    whole = whole.lstrip("0") or "0"
+    fraction = fraction.rstrip("0")
+    return f"{whole}.{fraction}" if fraction else whole
+
+
+def _compute_runs(text: str, step: Span) -> list[list[_Token]]:
+    """Maximal lists of tokens separated only by spaces or tabs, outside URLs.
+
+    A C-level pass first finds the candidate runs; only those holding a relation are tokenized
+    in Python, which keeps prose-heavy steps cheap.
+    """
+    relations = [m.start() for m in _RELATION_HINT.finditer(text, step.start, step.end)]
+    if not relations:
+        return []
+    urls = [match.span() for match in _URL.finditer(text, step.start, step.end)]
+    runs: list[list[_Token]] = []
+    pending = iter(relations)
+    relation = next(pending, None)
+    for candidate in _CANDIDATE_RUN.finditer(text, step.start, step.end):
+        while relation is not None and relation < candidate.start():
+            relation = next(pending, None)
+        if relation is not None and relation < candidate.end():
+            runs.extend(_tokenize_run(text, candidate.start(), candidate.end(), urls))
+    return [run for run in runs if len(run) >= 3]
+
+
+def _tokenize_run(
+    text: str, start: int, end: int, urls: list[tuple[int, int]]
+) -> list[list[_Token]]:
+    """Split one candidate run at arrows, math stops and URLs into token lists."""
+    runs: list[list[_Token]] = [[]]
+    for match in _TOKEN.finditer(text, start, end):
+        kind = match.lastgroup or "stop"
+        if kind == "stop" or _is_inside_any(urls, match.start()):
+            runs.append([])
+            continue
+        runs[-1].append(_Token(kind, match.start(), match.end(), match.group()))
+    return runs
+
+
+def _is_inside_any(ranges: list[tuple[int, int]], position: int) -> bool:
+    return any(start <= position < end for start, end in ranges)
+
+
+def _compute_run_span(run: list[_Token]) -> Span | None:
+    """The operation in `run` trimmed to operands and balanced brackets, or None if none."""
+    tokens = _trim_run(run)
+    if not _has_operands_around_relations(tokens):
+        return None
+    return Span(start=tokens[0].start, end=tokens[-1].end)
+
+
+def _trim_run(run: list[_Token]) -> list[_Token]:
+    """Drop edge tokens that cannot start/end an operation, and unmatched edge brackets.
+
+    Bracket counts are kept up to date while trimming so a long unbalanced run stays linear.
+    """
+    low, high = 0, len(run) - 1
+    balance = sum(_bracket_weight(token) for token in run)
+    while low <= high:
+        if not _is_start(run, low, high) or (balance > 0 and run[low].kind == "open"):
+            balance -= _bracket_weight(run[low])
+            low += 1
+        elif run[high].kind not in _ENDS or (balance < 0 and _bracket_weight(run[high]) < 0):
+            balance -= _bracket_weight(run[high])
+            high -= 1
+        else:
+            break
+    return run[low : high + 1]
+
+
+def _bracket_weight(token: _Token) -> int:
+    """+1 for an opening bracket, -1 for a closing one ("!" is a postfix, not a bracket)."""
+    if token.kind == "open":
+        return 1
+    return -1 if token.kind == "close" and token.text != "!" else 0
+
+
+def _is_start(tokens: list[_Token], index: int, high: int) -> bool:
+    """An operand or bracket, or a sign directly before one ("-3 < x")."""
+    token = tokens[index]
+    if token.kind in _STARTS:
+        return True
+    if token.text not in _UNARY or index >= high:
+        return False
+    following = tokens[index + 1]
+    return following.kind in _STARTS and following.start == token.end
+
+
+def _has_operands_around_relations(tokens: list[_Token]) -> bool:
+    """At least one operand before the first relation and after the last one."""
+    relations = [index for index, token in enumerate(tokens) if token.kind == "relation"]
+    if not relations:
+        return False
+    before = tokens[: relations[0]]
+    after = tokens[relations[-1] + 1 :]
+    return any(t.kind in _OPERANDS for t in before) and any(t.kind in _OPERANDS for t in after)

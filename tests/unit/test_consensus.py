@@ -1,0 +1,450 @@
+"""Consensus: tallies, segment verdicts, escalation, the whole audit, trace verdict, reporting."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from protocol.consensus import (
+    Escalation,
+    SegmentTally,
+    compute_audit_outcome,
+    compute_escalation,
+    compute_first_error,
+    compute_margin_bps,
+    compute_segment_verdict,
+    compute_tallies,
+    compute_trace_verdict,
+    compute_verdict_probability,
+    is_quorate,
+)
+from protocol.encoding import ZERO_HASH
+from protocol.errors import ConsensusError, SortitionError
+from protocol.ids import compute_node_id
+from protocol.models import (
+    Auditor,
+    Hdag,
+    HdagNode,
+    Level,
+    Reveal,
+    SegmentVerdict,
+    Span,
+    Tier,
+    TraceVerdict,
+    Vote,
+    VoteEntry,
+)
+from protocol.params import DEVNET
+from protocol.signing import compute_address
+from protocol.sortition import compute_committee, compute_segment_tier, compute_tier_stakes
+
+ADDRESSES = [compute_address("0x" + f"{i:064x}") for i in range(1, 11)]
+TRACE = "0x" + "01" * 32
+SEED = "0x" + "5e" * 32
+NO_SIGNATURE = "0x" + "00" * 65  # consensus trusts its callers to have checked signatures
+
+OK, BAD, OPEN = SegmentVerdict.VALID, SegmentVerdict.INVALID, SegmentVerdict.UNRESOLVED
+
+
+def _reveal(auditor: str, round_: int, votes: dict[int, Vote], trace_id: str = TRACE) -> Reveal:
+    entries = tuple(
+        VoteEntry(segment=s, vote=v, confidence=10_000, rationale=ZERO_HASH)
+        for s, v in sorted(votes.items())
+    )
+    return Reveal(
+        trace_id=trace_id,
+        round=round_,
+        auditor=auditor,
+        votes=entries,
+        salt=ZERO_HASH,
+        signature=NO_SIGNATURE,
+    )
+
+
+# --- a hand-built HDAG -------------------------------------------------------------------------
+#
+#   goal [whole text]
+#   strategy S1 -> tactic TA -> steps 0, 1 (operation O1 inside step 1)
+#   strategy S2 -> tactic TB -> step 2      (operation O2 inside step 2)
+#
+# Node order deliberately lists the steps out of text order: the first error counts steps in
+# text order, not in node order.
+
+TEXT = "Let x = 3.\n\nThen 2x = 6.\n\nSo the answer is 6."
+STEP_SPANS = [Span(start=0, end=12), Span(start=12, end=25), Span(start=25, end=len(TEXT))]
+
+
+def _node(level: Level, span: Span, parent: str | None) -> HdagNode:
+    node_id = compute_node_id(TRACE, level, span, TEXT)
+    return HdagNode(id=node_id, level=level, span=span, parent=parent, claim=span)
+
+
+GOAL = _node(Level.GOAL, Span(start=0, end=len(TEXT)), None)
+S1 = _node(Level.STRATEGY, Span(start=0, end=25), GOAL.id)
+S2 = _node(Level.STRATEGY, Span(start=25, end=len(TEXT)), GOAL.id)
+TA = _node(Level.TACTIC, Span(start=0, end=25), S1.id)
+TB = _node(Level.TACTIC, Span(start=25, end=len(TEXT)), S2.id)
+STEP0 = _node(Level.STEP, STEP_SPANS[0], TA.id)
+STEP1 = _node(Level.STEP, STEP_SPANS[1], TA.id)
+STEP2 = _node(Level.STEP, STEP_SPANS[2], TB.id)
+O1 = _node(Level.OPERATION, Span(start=17, end=23), STEP1.id)
+O2 = _node(Level.OPERATION, Span(start=42, end=len(TEXT) - 1), STEP2.id)
+NODES = (GOAL, S1, S2, TA, TB, STEP2, STEP0, STEP1, O1, O2)
+HDAG = Hdag(trace_id=TRACE, text=TEXT, nodes=NODES, root="0x" + "ee" * 32)
+INDEX = {node.id: i for i, node in enumerate(NODES)}
+
+
+def _verdicts(default: SegmentVerdict, **changes: SegmentVerdict) -> dict[int, SegmentVerdict]:
+    names = {"GOAL": GOAL, "S1": S1, "S2": S2, "TA": TA, "TB": TB}
+    names |= {"STEP0": STEP0, "STEP1": STEP1, "STEP2": STEP2, "O1": O1, "O2": O2}
+    verdicts = dict.fromkeys(range(len(NODES)), default)
+    for name, verdict in changes.items():
+        verdicts[INDEX[names[name].id]] = verdict
+    return verdicts
+
+
+# --- tallies -----------------------------------------------------------------------------------
+
+
+def test_tally_sums_stake_per_vote_kind() -> None:
+    assignments = {0: {ADDRESSES[0]: 10, ADDRESSES[1]: 20, ADDRESSES[2]: 30}, 1: {ADDRESSES[0]: 10}}
+    reveals = [
+        _reveal(ADDRESSES[0], 0, {0: Vote.VALID, 1: Vote.ABSTAIN}),
+        _reveal(ADDRESSES[1], 0, {0: Vote.INVALID}),
+    ]
+    tallies = compute_tallies(0, assignments, reveals)
+    assert tallies[0] == SegmentTally(0, 0, 60, valid_stake=10, invalid_stake=20)
+    assert tallies[0].revealed_stake == 30
+    assert tallies[1] == SegmentTally(1, 0, 10, abstain_stake=10)
+
+
+def test_tally_skips_other_rounds_and_keeps_silent_segments() -> None:
+    assignments = {0: {ADDRESSES[0]: 10}, 4: {ADDRESSES[1]: 5}}
+    reveals = [_reveal(ADDRESSES[0], 1, {0: Vote.VALID})]
+    assert compute_tallies(0, assignments, reveals) == {
+        0: SegmentTally(0, 0, 10),
+        4: SegmentTally(4, 0, 5),
+    }
+
+
+def test_tally_rejects_a_vote_on_an_unassigned_segment() -> None:
+    assignments = {0: {ADDRESSES[0]: 10}, 1: {ADDRESSES[1]: 10}}
+    with pytest.raises(ConsensusError, match="without being assigned"):
+        compute_tallies(0, assignments, [_reveal(ADDRESSES[0], 0, {1: Vote.VALID})])
+    with pytest.raises(ConsensusError, match="without being assigned"):
+        compute_tallies(0, assignments, [_reveal(ADDRESSES[0], 0, {7: Vote.VALID})])
+
+
+def test_tally_rejects_a_second_reveal_in_a_round() -> None:
+    assignments = {0: {ADDRESSES[0]: 10}}
+    reveals = [_reveal(ADDRESSES[0], 0, {0: Vote.VALID}), _reveal(ADDRESSES[0], 0, {0: Vote.VALID})]
+    with pytest.raises(ConsensusError, match="revealed twice"):
+        compute_tallies(0, assignments, reveals)
+
+
+# --- segment verdict: quorum 1/2, supermajority 2/3 --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("assigned", "valid", "invalid", "abstain", "expected"),
+    [
+        # Supermajority exactly at 2/3 of revealed stake passes, just below fails.
+        (3, 2, 1, 0, OK),
+        (3, 1, 2, 0, BAD),
+        (300, 199, 101, 0, OPEN),
+        (300, 101, 199, 0, OPEN),
+        (300, 200, 100, 0, OK),
+        # Abstentions count in the revealed stake.
+        (4, 2, 1, 1, OPEN),
+        (4, 0, 0, 4, OPEN),
+        # Quorum exactly at 1/2 of assigned stake passes, just below fails.
+        (6, 3, 0, 0, OK),
+        (6, 0, 3, 0, BAD),
+        (7, 3, 0, 0, OPEN),
+        (6, 2, 0, 1, OK),
+        # Nothing revealed is never a verdict, even with nothing assigned.
+        (0, 0, 0, 0, OPEN),
+        (10, 0, 0, 0, OPEN),
+    ],
+)
+def test_segment_verdict_boundaries(
+    assigned: int, valid: int, invalid: int, abstain: int, expected: SegmentVerdict
+) -> None:
+    tally = SegmentTally(0, 0, assigned, valid, invalid, abstain)
+    assert compute_segment_verdict(tally, DEVNET) == expected
+
+
+def test_quorum_counts_abstentions() -> None:
+    assert is_quorate(SegmentTally(0, 0, 10, abstain_stake=5), DEVNET)
+    assert not is_quorate(SegmentTally(0, 0, 10, abstain_stake=4), DEVNET)
+
+
+def test_other_thresholds_come_from_params() -> None:
+    strict = replace(DEVNET, supermajority_num=3, supermajority_den=4)
+    assert compute_segment_verdict(SegmentTally(0, 0, 3, 2, 1), strict) == OPEN
+    assert compute_segment_verdict(SegmentTally(0, 0, 4, 3, 1), strict) == OK
+
+
+# --- escalation --------------------------------------------------------------------------------
+
+EVERY_TIER = {Tier.CHECKER: 10, Tier.LLM: 10, Tier.HUMAN: 10}
+
+
+def test_mostly_abstained_segment_moves_up_one_tier() -> None:
+    tally = SegmentTally(0, 0, 10, valid_stake=2, abstain_stake=8)
+    assert compute_escalation(tally, Tier.CHECKER, EVERY_TIER, DEVNET) == Escalation(Tier.LLM, 1)
+    assert compute_escalation(tally, Tier.LLM, EVERY_TIER, DEVNET) == Escalation(Tier.HUMAN, 1)
+
+
+def test_escalation_threshold_is_inclusive() -> None:
+    at = SegmentTally(0, 0, 10, valid_stake=5, abstain_stake=5)
+    below = SegmentTally(0, 0, 10, valid_stake=6, abstain_stake=4)
+    assert compute_escalation(at, Tier.CHECKER, EVERY_TIER, DEVNET).tier == Tier.LLM
+    assert compute_escalation(below, Tier.CHECKER, EVERY_TIER, DEVNET) == Escalation(
+        Tier.CHECKER, 2
+    )
+
+
+def test_escalation_skips_a_stakeless_tier() -> None:
+    stakes = {Tier.CHECKER: 10, Tier.LLM: 0, Tier.HUMAN: 10}
+    tally = SegmentTally(0, 0, 10, abstain_stake=10)
+    assert compute_escalation(tally, Tier.CHECKER, stakes, DEVNET) == Escalation(Tier.HUMAN, 1)
+
+
+def test_abstentions_at_the_top_tier_double_the_committee() -> None:
+    tally = SegmentTally(0, 0, 10, abstain_stake=10)
+    assert compute_escalation(tally, Tier.HUMAN, EVERY_TIER, DEVNET) == Escalation(Tier.HUMAN, 2)
+    no_human = {Tier.CHECKER: 10, Tier.LLM: 10, Tier.HUMAN: 0}
+    assert compute_escalation(tally, Tier.LLM, no_human, DEVNET) == Escalation(Tier.LLM, 2)
+
+
+def test_split_or_silent_segment_doubles_the_committee() -> None:
+    split = SegmentTally(0, 0, 10, valid_stake=5, invalid_stake=5)
+    silent = SegmentTally(0, 0, 10)
+    assert compute_escalation(split, Tier.LLM, EVERY_TIER, DEVNET) == Escalation(Tier.LLM, 2)
+    assert compute_escalation(silent, Tier.CHECKER, EVERY_TIER, DEVNET) == Escalation(
+        Tier.CHECKER, 2
+    )
+
+
+# --- trace verdict and first error -------------------------------------------------------------
+
+
+def test_all_valid_is_sound() -> None:
+    assert compute_trace_verdict(HDAG, _verdicts(OK)) == (TraceVerdict.SOUND, -1)
+
+
+def test_unresolved_or_missing_without_invalid_is_inconclusive() -> None:
+    assert compute_trace_verdict(HDAG, _verdicts(OK, O2=OPEN)) == (TraceVerdict.INCONCLUSIVE, -1)
+    partial = _verdicts(OK)
+    del partial[0]
+    assert compute_trace_verdict(HDAG, partial) == (TraceVerdict.INCONCLUSIVE, -1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "first_error"),
+    [
+        ({"STEP1": BAD}, 1),  # an INVALID step
+        ({"STEP2": BAD, "STEP1": BAD}, 1),  # the earliest one in text order
+        ({"O1": BAD}, 1),  # a step containing an INVALID operation
+        ({"O2": BAD}, 2),
+        ({"TA": BAD}, 0),  # under an INVALID tactic: its first step
+        ({"TB": BAD}, 2),
+        ({"S2": BAD}, 2),  # under an INVALID strategy: its first step
+        ({"S1": BAD, "STEP2": BAD}, 0),
+        ({"GOAL": BAD}, 2),  # only the goal: the last step, where the final claim is
+        ({"GOAL": BAD, "O1": BAD}, 1),
+        ({"STEP2": BAD, "O1": OPEN}, 2),  # UNRESOLVED elsewhere does not hide an INVALID
+    ],
+)
+def test_flawed_trace_and_first_error(changes: dict[str, SegmentVerdict], first_error: int) -> None:
+    assert compute_trace_verdict(HDAG, _verdicts(OK, **changes)) == (
+        TraceVerdict.FLAWED,
+        first_error,
+    )
+
+
+def test_first_error_is_minus_one_without_invalid() -> None:
+    assert compute_first_error(HDAG, _verdicts(OK)) == -1
+
+
+# --- the whole audit ---------------------------------------------------------------------------
+
+
+def _auditors() -> list[Auditor]:
+    """One checker, three LLM evaluators, one human; k=3 assigns every member of a tier."""
+    return [
+        Auditor(address=ADDRESSES[0], stake=100, tiers=(Tier.CHECKER,)),
+        Auditor(address=ADDRESSES[1], stake=100, tiers=(Tier.LLM,)),
+        Auditor(address=ADDRESSES[2], stake=100, tiers=(Tier.LLM,)),
+        Auditor(address=ADDRESSES[3], stake=100, tiers=(Tier.LLM,)),
+        Auditor(address=ADDRESSES[4], stake=100, tiers=(Tier.HUMAN,)),
+    ]
+
+
+def _segment_tiers(auditors: list[Auditor]) -> list[Tier]:
+    stakes = compute_tier_stakes(auditors)
+    return [compute_segment_tier(node.level, stakes) for node in NODES]
+
+
+def _indices(level: Level) -> list[int]:
+    return [i for i, node in enumerate(NODES) if node.level == level]
+
+
+def _honest_round0(flawed_op: int | None = None) -> list[Reveal]:
+    """Everyone votes VALID on all of its segments, except INVALID on `flawed_op`."""
+    llm = {i: Vote.VALID for i in _indices(Level.STEP) + _indices(Level.TACTIC)}
+    human = {i: Vote.VALID for i in _indices(Level.GOAL) + _indices(Level.STRATEGY)}
+    ops = {i: Vote.INVALID if i == flawed_op else Vote.VALID for i in _indices(Level.OPERATION)}
+    reveals = [_reveal(ADDRESSES[a], 0, llm) for a in (1, 2, 3)]
+    return [*reveals, _reveal(ADDRESSES[4], 0, human), _reveal(ADDRESSES[0], 0, ops)]
+
+
+def test_audit_of_a_sound_trace() -> None:
+    auditors = _auditors()
+    outcome = compute_audit_outcome(
+        SEED, _segment_tiers(auditors), 3, auditors, _honest_round0(), DEVNET, HDAG
+    )
+    assert outcome.trace_verdict == TraceVerdict.SOUND
+    assert outcome.first_error == -1
+    assert outcome.escalations == {}
+    assert outcome.tallies[1] == {}
+    assert set(outcome.verdicts.values()) == {OK}
+    assert outcome.assignments[(0, INDEX[STEP1.id])] == {a: 100 for a in ADDRESSES[1:4]}
+    assert outcome.assignments[(0, INDEX[O1.id])] == {ADDRESSES[0]: 100}
+
+
+def test_audit_finds_the_flawed_operation() -> None:
+    auditors = _auditors()
+    reveals = _honest_round0(flawed_op=INDEX[O2.id])
+    outcome = compute_audit_outcome(
+        SEED, _segment_tiers(auditors), 3, auditors, reveals, DEVNET, HDAG
+    )
+    assert outcome.trace_verdict == TraceVerdict.FLAWED
+    assert outcome.first_error == 2
+    assert outcome.verdicts[INDEX[O2.id]] == BAD
+
+
+def test_audit_escalates_abstentions_and_splits() -> None:
+    auditors = _auditors()
+    o1, step2 = INDEX[O1.id], INDEX[STEP2.id]
+    reveals = _honest_round0()
+    # The checker cannot parse O1; the LLM tier splits on step 2 (VALID, INVALID, absent).
+    reveals[-1] = _reveal(ADDRESSES[0], 0, {o1: Vote.ABSTAIN, INDEX[O2.id]: Vote.VALID})
+    llm_votes = {i: Vote.VALID for i in _indices(Level.STEP) + _indices(Level.TACTIC)}
+    reveals[1] = _reveal(ADDRESSES[2], 0, llm_votes | {step2: Vote.INVALID})
+    reveals[2] = _reveal(ADDRESSES[3], 0, {i: v for i, v in llm_votes.items() if i != step2})
+    # Round 1: the LLM tier judges O1 (same k), the doubled LLM committee re-judges step 2.
+    reveals += [_reveal(ADDRESSES[a], 1, {o1: Vote.INVALID, step2: Vote.VALID}) for a in (1, 2, 3)]
+    outcome = compute_audit_outcome(
+        SEED, _segment_tiers(auditors), 3, auditors, reveals, DEVNET, HDAG
+    )
+    assert outcome.escalations == {o1: Escalation(Tier.LLM, 1), step2: Escalation(Tier.LLM, 2)}
+    assert outcome.tallies[0][o1] == SegmentTally(o1, 0, 100, abstain_stake=100)
+    assert outcome.tallies[1][o1] == SegmentTally(o1, 1, 300, invalid_stake=300)
+    assert outcome.tallies[1][step2] == SegmentTally(step2, 1, 300, valid_stake=300)
+    assert set(outcome.tallies[1]) == {o1, step2}
+    assert outcome.verdicts[o1] == BAD
+    assert outcome.verdicts[step2] == OK
+    assert (outcome.trace_verdict, outcome.first_error) == (TraceVerdict.FLAWED, 1)
+
+
+def test_audit_unresolved_after_round_one_is_inconclusive() -> None:
+    auditors = _auditors()
+    reveals = [r for r in _honest_round0() if r.auditor != ADDRESSES[4]]  # the human is absent
+    outcome = compute_audit_outcome(
+        SEED, _segment_tiers(auditors), 3, auditors, reveals, DEVNET, HDAG
+    )
+    human_segments = _indices(Level.GOAL) + _indices(Level.STRATEGY)
+    assert set(outcome.escalations) == set(human_segments)
+    assert all(outcome.verdicts[s] == OPEN for s in human_segments)
+    assert outcome.trace_verdict == TraceVerdict.INCONCLUSIVE
+
+
+def test_audit_committees_follow_sortition() -> None:
+    auditors = [
+        Auditor(address=a, stake=10 + i, tiers=(Tier.LLM,)) for i, a in enumerate(ADDRESSES)
+    ]
+    tiers = [Tier.LLM] * len(NODES)
+    outcome = compute_audit_outcome(SEED, tiers, 2, auditors, [], DEVNET, HDAG)
+    stakes = compute_tier_stakes(auditors)
+    for segment in range(len(NODES)):
+        expected = compute_committee(SEED, segment, Tier.LLM, 2, auditors, stakes)
+        assert tuple(outcome.assignments[(0, segment)]) == expected
+        doubled = compute_committee(SEED, segment, Tier.LLM, 4, auditors, stakes)
+        assert tuple(outcome.assignments[(1, segment)]) == doubled
+        assert set(expected) <= set(doubled)  # same hash, doubled threshold: a superset
+
+
+def test_audit_rejects_inconsistent_inputs() -> None:
+    auditors = _auditors()
+    tiers = _segment_tiers(auditors)
+    good = _honest_round0()
+    other_trace = [*good, _reveal(ADDRESSES[1], 1, {0: Vote.VALID}, trace_id="0x" + "02" * 32)]
+    with pytest.raises(ConsensusError, match="another trace"):
+        compute_audit_outcome(SEED, tiers, 3, auditors, other_trace, DEVNET, HDAG)
+    with pytest.raises(ConsensusError, match="round 2"):
+        compute_audit_outcome(
+            SEED, tiers, 3, auditors, [_reveal(ADDRESSES[1], 2, {5: Vote.VALID})], DEVNET, HDAG
+        )
+    # A round-1 vote on a segment that did not escalate.
+    late = [*good, _reveal(ADDRESSES[1], 1, {INDEX[STEP0.id]: Vote.VALID})]
+    with pytest.raises(ConsensusError, match="without being assigned"):
+        compute_audit_outcome(SEED, tiers, 3, auditors, late, DEVNET, HDAG)
+    with pytest.raises(ConsensusError, match="segment tiers"):
+        compute_audit_outcome(SEED, tiers[:-1], 3, auditors, good, DEVNET, HDAG)
+    with pytest.raises(ConsensusError, match="twice"):
+        compute_audit_outcome(SEED, tiers, 3, [*auditors, auditors[0]], good, DEVNET, HDAG)
+    with pytest.raises(SortitionError, match="k=0"):
+        compute_audit_outcome(SEED, tiers, 0, auditors, good, DEVNET, HDAG)
+
+
+# --- reporting ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("valid", "invalid", "abstain", "margin"),
+    [
+        (3, 1, 0, 5000),
+        (1, 3, 0, -5000),
+        (1, 0, 2, 3333),
+        (0, 1, 2, -3333),  # truncated toward zero, like Solidity, not floored
+        (0, 0, 5, 0),
+        (0, 0, 0, 0),
+        (7, 0, 0, 10_000),
+    ],
+)
+def test_margin_bps(valid: int, invalid: int, abstain: int, margin: int) -> None:
+    assert compute_margin_bps(SegmentTally(0, 0, 10, valid, invalid, abstain)) == margin
+
+
+def test_verdict_probability_of_one_unanimous_segment_is_the_accuracy() -> None:
+    valid = SegmentTally(0, 0, 10, valid_stake=10)
+    invalid = SegmentTally(0, 0, 10, invalid_stake=10)
+    assert compute_verdict_probability([valid], 9000) == pytest.approx(0.9)
+    assert compute_verdict_probability([invalid], 9000) == pytest.approx(0.1)
+
+
+def test_verdict_probability_without_evidence_is_one_half_per_segment() -> None:
+    silent = SegmentTally(0, 0, 10)
+    abstained = SegmentTally(1, 0, 10, abstain_stake=10)
+    assert compute_verdict_probability([silent, abstained], 9000) == pytest.approx(0.25)
+    assert compute_verdict_probability([], 9000) == 1.0
+
+
+def test_verdict_probability_weights_by_stake_share() -> None:
+    split = SegmentTally(0, 0, 10, valid_stake=3, invalid_stake=1)  # margin 1/2
+    expected = 1 / (1 + math.exp(-0.5 * math.log(9)))
+    assert compute_verdict_probability([split], 9000) == pytest.approx(expected)
+    two = compute_verdict_probability([split, split], 9000)
+    assert two == pytest.approx(expected**2)
+
+
+def test_verdict_probability_clamps_certainty_and_rejects_nonsense() -> None:
+    valid = SegmentTally(0, 0, 10, valid_stake=10)
+    assert compute_verdict_probability([valid], 10_000) == pytest.approx(0.9999)
+    assert compute_verdict_probability([valid] * 1000, 5000) == pytest.approx(0.5**1000)
+    with pytest.raises(ConsensusError, match="accuracy"):
+        compute_verdict_probability([valid], 10_001)

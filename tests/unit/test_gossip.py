@@ -1,0 +1,202 @@
+"""Gossip validation: every rule has a case that trips it, and honest traffic is accepted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import pytest
+
+from protocol.eip712 import compute_domain_separator
+from protocol.gossip import (
+    GossipView,
+    Outcome,
+    Phase,
+    TraceOnChain,
+    validate_gossip_message,
+)
+from protocol.messages import (
+    MAX_GOSSIP_MESSAGE_BYTES,
+    CommitMessage,
+    EncryptedSegment,
+    MessageDecodeError,
+    RevealMessage,
+    SegmentBundle,
+    TraceAnnouncement,
+    decode_gossip_message,
+    encode_gossip_message,
+    sign_envelope,
+)
+from protocol.models import Auditor, Commit, Tier, Vote, VoteEntry
+from protocol.signing import compute_address
+from protocol.votes import make_commit, make_reveal
+
+SUBMITTER_KEY = "0x" + f"{1:064x}"
+AUDITOR_KEY = "0x" + f"{2:064x}"
+STRANGER_KEY = "0x" + f"{3:064x}"
+SUBMITTER = compute_address(SUBMITTER_KEY)
+AUDITOR = compute_address(AUDITOR_KEY)
+TRACE_ID = "0x" + "ab" * 32
+ROOT = "0x" + "cd" * 32
+SALT = "0x" + "5a" * 32
+DOMAIN = compute_domain_separator(31337, "0x" + "11" * 20)
+UNSIGNED = "0x" + "00" * 65
+VOTES = (
+    VoteEntry(segment=0, vote=Vote.VALID, confidence=9_000, rationale="0x" + "00" * 32),
+    VoteEntry(segment=2, vote=Vote.INVALID, confidence=8_000, rationale="0x" + "00" * 32),
+)
+
+
+@dataclass
+class View:
+    """An in-memory GossipView: auditor AUDITOR is assigned segments 0 and 2 of round 0."""
+
+    trace: TraceOnChain | None = field(
+        default_factory=lambda: TraceOnChain(TRACE_ID, ROOT, 3, SUBMITTER, 0, Phase.COMMIT)
+    )
+    commits: dict[tuple[str, int, str], Commit] = field(default_factory=dict)
+    reveals: set[tuple[str, int, str]] = field(default_factory=set)
+    assigned: set[tuple[int, str]] = field(default_factory=lambda: {(0, AUDITOR), (2, AUDITOR)})
+
+    @property
+    def domain_separator(self) -> bytes:
+        return DOMAIN
+
+    def get_trace(self, trace_id: str) -> TraceOnChain | None:
+        return self.trace if self.trace and self.trace.trace_id == trace_id else None
+
+    def get_auditor(self, address: str) -> Auditor | None:
+        registered = {SUBMITTER, AUDITOR}
+        return Auditor(address=address, stake=1, tiers=(Tier.LLM,)) if address in registered else None
+
+    def get_commit(self, trace_id: str, round_: int, auditor: str) -> Commit | None:
+        return self.commits.get((trace_id, round_, auditor))
+
+    def has_reveal(self, trace_id: str, round_: int, auditor: str) -> bool:
+        return (trace_id, round_, auditor) in self.reveals
+
+    def is_assigned(self, trace_id: str, round_: int, segment: int, auditor: str) -> bool:
+        return trace_id == TRACE_ID and round_ == 0 and (segment, auditor) in self.assigned
+
+    def in_phase(self, phase: Phase) -> View:
+        assert self.trace is not None
+        self.trace = replace(self.trace, phase=phase)
+        return self
+
+
+def _check(view: GossipView, message: object, outcome: Outcome, reason: str = "") -> None:
+    verdict = validate_gossip_message(message, view)  # type: ignore[arg-type]
+    assert verdict.outcome is outcome, verdict.reason
+    assert reason in verdict.reason
+
+
+def _announcement(key: str = SUBMITTER_KEY, **update: object) -> TraceAnnouncement:
+    fields = {
+        "trace_id": TRACE_ID,
+        "root": ROOT,
+        "segment_count": 3,
+        "submitter": SUBMITTER,
+        "signature": UNSIGNED,
+    }
+    return sign_envelope(TraceAnnouncement.model_validate({**fields, **update}), key)
+
+
+def _bundle(key: str = SUBMITTER_KEY, index: int = 0, round_: int = 0) -> SegmentBundle:
+    item = EncryptedSegment(
+        index=index,
+        recipient=AUDITOR,
+        ephemeral_key="0x" + "01" * 32,
+        nonce="0x" + "02" * 12,
+        ciphertext="0xdeadbeef",
+    )
+    bundle = SegmentBundle(
+        trace_id=TRACE_ID, round=round_, sender=compute_address(key), items=(item,),
+        signature=UNSIGNED,
+    )
+    return sign_envelope(bundle, key)
+
+
+def _commit(key: str = AUDITOR_KEY, votes: tuple[VoteEntry, ...] = VOTES) -> CommitMessage:
+    return CommitMessage(commit=make_commit(key, TRACE_ID, 0, votes, SALT, DOMAIN))
+
+
+def _reveal(key: str = AUDITOR_KEY, votes: tuple[VoteEntry, ...] = VOTES) -> RevealMessage:
+    return RevealMessage(reveal=make_reveal(key, TRACE_ID, 0, votes, SALT, DOMAIN))
+
+
+def _committed_view() -> View:
+    view = View()
+    view.commits[(TRACE_ID, 0, AUDITOR)] = _commit().commit
+    return view
+
+
+def test_honest_announcement_and_bundle_are_accepted() -> None:
+    _check(View(), _announcement(), Outcome.ACCEPT)
+    _check(View(), _bundle(), Outcome.ACCEPT)
+
+
+def test_announcement_rules() -> None:
+    forged = _announcement().model_copy(update={"root": "0x" + "ee" * 32})
+    _check(View(), forged, Outcome.REJECT, "signature")
+    _check(View(trace=None), _announcement(), Outcome.IGNORE, "not known")
+    _check(View(), _announcement(segment_count=4), Outcome.REJECT, "disagrees")
+
+
+def test_bundle_rules() -> None:
+    _check(View(trace=None), _bundle(), Outcome.IGNORE, "not known")
+    _check(View(), _bundle(key=STRANGER_KEY), Outcome.REJECT, "other than the trace's submitter")
+    tampered = _bundle().model_copy(update={"round": 1})
+    _check(View(), tampered, Outcome.REJECT, "signature")
+    _check(View(), _bundle(round_=1), Outcome.IGNORE, "round 1")
+    _check(View(), _bundle(index=3), Outcome.REJECT, "beyond")
+    _check(View(), _bundle(index=1), Outcome.REJECT, "not assigned")
+
+
+def test_commit_rules() -> None:
+    _check(View(), _commit(), Outcome.ACCEPT)
+    _check(View(), _commit(key=STRANGER_KEY), Outcome.REJECT, "not registered")
+    forged = _commit().commit.model_copy(update={"commitment": "0x" + "99" * 32})
+    _check(View(), CommitMessage(commit=forged), Outcome.REJECT, "does not recover")
+    _check(View(trace=None), _commit(), Outcome.IGNORE, "not known")
+    _check(View().in_phase(Phase.REVEAL), _commit(), Outcome.IGNORE, "commit phase has closed")
+    _check(_committed_view(), _commit(), Outcome.IGNORE, "duplicate")
+    other_votes = (VOTES[0],)
+    _check(_committed_view(), _commit(votes=other_votes), Outcome.REJECT, "equivocation")
+
+
+def test_commit_signed_for_another_ledger_is_rejected() -> None:
+    other_domain = compute_domain_separator(31337, "0x" + "22" * 20)
+    commit = make_commit(AUDITOR_KEY, TRACE_ID, 0, VOTES, SALT, other_domain)
+    _check(View(), CommitMessage(commit=commit), Outcome.REJECT, "does not recover")
+
+
+def test_reveal_rules() -> None:
+    _check(_committed_view().in_phase(Phase.REVEAL), _reveal(), Outcome.ACCEPT)
+    _check(_committed_view(), _reveal(), Outcome.IGNORE, "not open")
+    _check(_committed_view().in_phase(Phase.CLOSED), _reveal(), Outcome.IGNORE, "not open")
+    _check(View().in_phase(Phase.REVEAL), _reveal(), Outcome.IGNORE, "no earlier commit")
+    changed = (VOTES[0], VOTES[1].model_copy(update={"vote": Vote.VALID}))
+    view = _committed_view().in_phase(Phase.REVEAL)
+    _check(view, _reveal(votes=changed), Outcome.REJECT, "does not match")
+    view.reveals.add((TRACE_ID, 0, AUDITOR))
+    _check(view, _reveal(), Outcome.IGNORE, "duplicate")
+
+
+def test_reveal_on_unassigned_segment_is_rejected() -> None:
+    stray = (*VOTES, VoteEntry(segment=1, vote=Vote.VALID, confidence=1, rationale="0x" + "00" * 32))
+    stray = tuple(sorted(stray, key=lambda entry: entry.segment))
+    view = View().in_phase(Phase.REVEAL)
+    view.commits[(TRACE_ID, 0, AUDITOR)] = _commit(votes=stray).commit
+    _check(view, _reveal(votes=stray), Outcome.REJECT, "segment 1")
+
+
+def test_wire_round_trip_and_hostile_bytes() -> None:
+    message = _commit()
+    assert decode_gossip_message(encode_gossip_message(message)) == message
+    with pytest.raises(MessageDecodeError, match="exceeds"):
+        decode_gossip_message(b" " * (MAX_GOSSIP_MESSAGE_BYTES + 1))
+    for raw in (b"not json", b'{"kind": "nope"}', b'{"kind": "commit"}', b"[]"):
+        with pytest.raises(MessageDecodeError):
+            decode_gossip_message(raw)
+    extra = encode_gossip_message(message).replace(b'{"commit"', b'{"extra":1,"commit"')
+    with pytest.raises(MessageDecodeError, match="Extra inputs"):
+        decode_gossip_message(extra)
