@@ -27,7 +27,7 @@ _UNIT_EDGES = re.compile(r"^[\s$€£:]*|[\s.,;:!?]*[A-Za-z][A-Za-z\s.²³^0-9]*
 _NORMALIZED_RELATIONS = {"==": "=", "≤": "<=", "≥": ">=", "≠": "!="}
 
 
-class ParseFailure(Exception):
+class UnparseableError(Exception):
     """The text is not an arithmetic expression this checker understands."""
 
 
@@ -42,7 +42,7 @@ class _Parser:
     def take(self) -> str:
         token = self.peek()
         if token is None:
-            raise ParseFailure("unexpected end of expression")
+            raise UnparseableError("unexpected end of expression")
         self.position += 1
         return token
 
@@ -59,7 +59,7 @@ class _Parser:
             right = self.factor()
             if operator in ("/", "÷"):
                 if right == 0:
-                    raise ParseFailure("division by zero")
+                    raise UnparseableError("division by zero")
                 value /= right
             else:
                 value *= right
@@ -79,26 +79,26 @@ class _Parser:
         if token == "(":
             value = self.expression()
             if self.take() != ")":
-                raise ParseFailure("unbalanced parenthesis")
+                raise UnparseableError("unbalanced parenthesis")
             return value
         return _number(token)
 
 
 def _number(token: str) -> Fraction:
     if not token[0].isdigit():
-        raise ParseFailure(f"unexpected {token!r}")
+        raise UnparseableError(f"unexpected {token!r}")
     digits = token.rstrip("%").replace(",", "")
     if len(digits) > MAX_OPERAND_DIGITS:
-        raise ParseFailure("operand too long")
+        raise UnparseableError("operand too long")
     value = Fraction(digits)
     return value / 100 if token.endswith("%") else value
 
 
 def _power(base: Fraction, exponent: Fraction) -> Fraction:
     if exponent.denominator != 1 or abs(exponent) > MAX_EXPONENT:
-        raise ParseFailure("exponent out of range")
+        raise UnparseableError("exponent out of range")
     if base == 0 and exponent < 0:
-        raise ParseFailure("division by zero")
+        raise UnparseableError("division by zero")
     return base ** int(exponent)
 
 
@@ -108,7 +108,7 @@ def _tokenize(text: str) -> list[str]:
     while position < len(text.rstrip()):
         match = _TOKEN.match(text, position)
         if match is None:
-            raise ParseFailure(f"cannot read {text[position:position + 10]!r}")
+            raise UnparseableError(f"cannot read {text[position:position + 10]!r}")
         tokens.append(match.group(1))
         position = match.end()
     return tokens
@@ -118,10 +118,10 @@ def evaluate_expression(text: str) -> Fraction:
     """Exact value of an arithmetic expression with surrounding units and currency stripped."""
     parser = _Parser(_tokenize(_UNIT_EDGES.sub("", text.strip())))
     if not parser.tokens:
-        raise ParseFailure("empty operand")
+        raise UnparseableError("empty operand")
     value = parser.expression()
     if parser.peek() is not None:
-        raise ParseFailure(f"unexpected {parser.peek()!r}")
+        raise UnparseableError(f"unexpected {parser.peek()!r}")
     return value
 
 
@@ -137,15 +137,15 @@ def _holds(left: Fraction, relation: str, right: Fraction) -> bool:
 
 
 def check_relation(text: str) -> bool:
-    """True when every link of a relation chain holds; ParseFailure when it cannot be judged.
+    """True when every link of a relation chain holds; UnparseableError when it cannot be judged.
 
     Rounded results ("1/3 = 0.33") are accepted when they match to the decimals written.
     """
     if len(text) > MAX_RELATION_CHARS:
-        raise ParseFailure("relation too long")
+        raise UnparseableError("relation too long")
     parts = _RELATION.split(text)
     if len(parts) < 3:
-        raise ParseFailure("no relation")
+        raise UnparseableError("no relation")
     values = [evaluate_expression(part) for part in parts[::2]]
     relations = [_NORMALIZED_RELATIONS.get(op, op) for op in parts[1::2]]
     written = parts[::2]
@@ -181,7 +181,7 @@ def _judge_relations(relations: list[str]) -> Judgement:
     for relation in relations:
         try:
             verdicts.append(check_relation(relation))
-        except ParseFailure:
+        except UnparseableError:
             continue
     if not verdicts:
         return ABSTAIN

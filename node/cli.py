@@ -13,11 +13,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from protocol.hdag import build_hdag
-from protocol.hdag_validation import validate_hdag
-
 from node.tracefile import TraceFileError, read_traces
 from protocol.errors import ProtocolError
+from protocol.hdag import build_hdag
+from protocol.hdag_validation import validate_hdag
 from protocol.models import Hdag, HdagNode
 
 EXIT_USAGE = 2
@@ -82,6 +81,13 @@ def command_segment(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def command_demo(args: argparse.Namespace, out: TextIO) -> int:
+    # The demo lives in devnet/, the layer above node/; only the CLI entry point reaches up.
+    from devnet.demo import run_offline_demo
+
+    return run_offline_demo(out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trustnode", description="TRUST node: decentralized auditing of LLM reasoning."
@@ -93,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("file", help="a trace JSON file, or a .jsonl file of records")
     segment.add_argument("--json", action="store_true", help="print one JSON object per trace")
     segment.set_defaults(handler=command_segment)
+    demo = commands.add_parser(
+        "demo", help="audit the shipped example traces (offline protocol walk-through today)"
+    )
+    demo.set_defaults(handler=command_demo)
     return parser
 
 

@@ -22,6 +22,7 @@ from protocol.consensus import (
 )
 from protocol.encoding import ZERO_HASH
 from protocol.errors import ConsensusError, SortitionError
+from protocol.hdag import build_hdag
 from protocol.ids import compute_node_id
 from protocol.models import (
     Auditor,
@@ -32,6 +33,7 @@ from protocol.models import (
     SegmentVerdict,
     Span,
     Tier,
+    Trace,
     TraceVerdict,
     Vote,
     VoteEntry,
@@ -448,3 +450,23 @@ def test_verdict_probability_clamps_certainty_and_rejects_nonsense() -> None:
     assert compute_verdict_probability([valid] * 1000, 5000) == pytest.approx(0.5**1000)
     with pytest.raises(ConsensusError, match="accuracy"):
         compute_verdict_probability([valid], 10_001)
+
+
+def test_first_error_on_a_built_hdag() -> None:
+    trace = Trace(
+        problem="What is 2*3+1?",
+        steps=("First, 2*3 = 6.", "Then 6 + 1 = 7.", "So the answer is 7."),
+    )
+    hdag = build_hdag(trace)
+    steps = sorted((n for n in hdag.nodes if n.level == Level.STEP), key=lambda n: n.span.start)
+    assert len(steps) == 3
+    for index, node in enumerate(hdag.nodes):
+        verdicts = dict.fromkeys(range(len(hdag.nodes)), OK) | {index: BAD}
+        verdict, first_error = compute_trace_verdict(hdag, verdicts)
+        assert verdict == TraceVerdict.FLAWED
+        if node.level == Level.GOAL:
+            assert first_error == 2
+        else:
+            assert steps[first_error].span.contains(
+                Span(start=node.span.start, end=node.span.start + 1)
+            )

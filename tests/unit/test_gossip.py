@@ -65,8 +65,9 @@ class View:
         return self.trace if self.trace and self.trace.trace_id == trace_id else None
 
     def get_auditor(self, address: str) -> Auditor | None:
-        registered = {SUBMITTER, AUDITOR}
-        return Auditor(address=address, stake=1, tiers=(Tier.LLM,)) if address in registered else None
+        if address not in {SUBMITTER, AUDITOR}:
+            return None
+        return Auditor(address=address, stake=1, tiers=(Tier.LLM,))
 
     def get_commit(self, trace_id: str, round_: int, auditor: str) -> Commit | None:
         return self.commits.get((trace_id, round_, auditor))
@@ -182,8 +183,8 @@ def test_reveal_rules() -> None:
 
 
 def test_reveal_on_unassigned_segment_is_rejected() -> None:
-    stray = (*VOTES, VoteEntry(segment=1, vote=Vote.VALID, confidence=1, rationale="0x" + "00" * 32))
-    stray = tuple(sorted(stray, key=lambda entry: entry.segment))
+    extra = VoteEntry(segment=1, vote=Vote.VALID, confidence=1, rationale="0x" + "00" * 32)
+    stray = tuple(sorted((*VOTES, extra), key=lambda entry: entry.segment))
     view = View().in_phase(Phase.REVEAL)
     view.commits[(TRACE_ID, 0, AUDITOR)] = _commit(votes=stray).commit
     _check(view, _reveal(votes=stray), Outcome.REJECT, "segment 1")

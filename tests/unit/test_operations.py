@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import pytest
+
+from protocol.models import Span
+from protocol.operations import compute_numbers, extract_operations, normalize_number
+
+
+def _operations(text: str) -> list[str]:
+    spans = extract_operations(text, Span(start=0, end=len(text)))
+    return [text[span.start : span.end] for span in spans]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("so in 10 hours it moves 5 * 10 = 50 degrees.", ["5 * 10 = 50"]),
+        ("Final angle = Initial angle + Angle = 32 + 50 = 82 degrees.", ["32 + 50 = 82"]),
+        ("so 3,000 / 4 = 750 apples", ["3,000 / 4 = 750"]),
+        ("and 20% of 50 = 10.", ["20% of 50 = 10"]),
+        ("x = -3", ["x = -3"]),
+        ("f(-1)=-1, f(2)=-4", ["f(-1)=-1", "f(2)=-4"]),
+        ("5! = 120", ["5! = 120"]),
+        ("A = (6 * -3) - (0 + 5) = -18 - 5 = -23.", ["A = (6 * -3) - (0 + 5) = -18 - 5 = -23"]),
+        ("so (5 + 3 = 8) holds", ["(5 + 3 = 8)"]),
+        ("so 5 + 3 = 8) holds", ["5 + 3 = 8"]),
+    ],
+)
+def test_plain_text_equalities(text: str, expected: list[str]) -> None:
+    assert _operations(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (r"\(\frac{1}{2} \times 4 = 2\)", [r"\frac{1}{2} \times 4 = 2"]),
+        ("we get $x^2 = 9$ so", ["x^2 = 9"]),
+        (r"then \(a \cdot b = 6\).", [r"a \cdot b = 6"]),
+        (r"\[ g \nabla 6 = g^2 - 6^2 = 45 \]", [r"g \nabla 6 = g^2 - 6^2 = 45"]),
+        (r"\[ \left( x + 1 \right)^2 = 4 \]", [r"\left( x + 1 \right)^2 = 4"]),
+        (r"\( x \neq 2 \) and \( y \leq 3 \)", [r"x \neq 2", r"y \leq 3"]),
+        (r"\[ \sqrt2 \approx 1.41 \]", [r"\sqrt2 \approx 1.41"]),
+    ],
+)
+def test_latex_equalities(text: str, expected: list[str]) -> None:
+    assert _operations(text) == expected
+
+
+def test_comparisons() -> None:
+    text = "x <= 5, y ≥ 3, z ≠ 4 and 3 != 4 while 2 < 7 > 1"
+    assert _operations(text) == ["x <= 5", "y ≥ 3", "z ≠ 4", "3 != 4", "2 < 7 > 1"]
+
+
+def test_word_sorting_chains() -> None:
+    text = 'Hence, we have "accuracy" < "beetle" < "boutique". Done.'
+    assert _operations(text) == ['"accuracy" < "beetle" < "boutique"']
+
+
+def test_word_sorting_chain_with_groups_is_one_operation() -> None:
+    text = 'We now have: (1) "accuracy" < (2) ["beetle" ? "boutique"] < (4) "durham".'
+    assert _operations(text) == ['(1) "accuracy" < (2) ["beetle" ? "boutique"] < (4) "durham"']
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x ==> y",
+        "a => b and p --> q",
+        "see http://example.com/?a=1&b=2 for details",
+        "key=value and name=foo",
+        "= 5",
+        "the total is = ",
+        "> ; stack: ( < <",
+        "( < < < ( < < > > ) > > >",
+        "We add 5 and 10 to get the total.",
+        "5 * 10",
+        "Let's say = 4",
+    ],
+)
+def test_non_operations_are_skipped(text: str) -> None:
+    assert _operations(text) == []
+
+
+def test_operations_stay_inside_the_step_and_do_not_cross_lines() -> None:
+    text = "a = 1\nb = 2 c = 3"
+    step = Span(start=6, end=11)
+    assert [text[s.start : s.end] for s in extract_operations(text, step)] == ["b = 2"]
+    assert _operations(text) == ["a = 1", "b = 2 c = 3"]
+
+
+def test_operations_are_sorted_and_disjoint() -> None:
+    text = "1 + 1 = 2, then 2 * 3 = 6; finally 6 - 1 = 5 and 5 < 6."
+    spans = extract_operations(text, Span(start=0, end=len(text)))
+    assert len(spans) == 4
+    assert all(a.end <= b.start for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_long_unbalanced_run_is_handled_quickly() -> None:
+    text = "(" * 20_000 + "x = 1"
+    assert _operations(text) == ["x = 1"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [("1,000", "1000"), ("3.50", "3.5"), ("3.0", "3"), ("007", "7"), ("0", "0"), ("0.25", "0.25")],
+)
+def test_normalize_number(raw: str, normal: str) -> None:
+    assert normalize_number(raw) == normal
+
+
+def test_compute_numbers_reads_a_range() -> None:
+    text = "from 1,000 to 3.50 and x_2 or (1,16)"
+    assert compute_numbers(text) == ("1000", "3.5", "2", "1", "16")
+    assert compute_numbers(text, 5, 10) == ("1000",)
