@@ -89,7 +89,8 @@ def make_demo_auditors(count: int = DEMO_AUDITORS) -> tuple[DemoAuditor, ...]:
 
 def _salt(auditor: DemoAuditor, trace_id: str, round_: int) -> str:
     # Deterministic so the demo prints the same every run; a node draws salts from os.urandom.
-    return keccak_hex(bytes.fromhex(auditor.key[2:]) + bytes.fromhex(trace_id[2:]) + bytes([round_]))
+    preimage = bytes.fromhex(auditor.key[2:]) + bytes.fromhex(trace_id[2:]) + bytes([round_])
+    return keccak_hex(preimage)
 
 
 def _vote_round(

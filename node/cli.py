@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+# The demo lives in devnet/, the layer above node/; only the CLI entry point reaches up.
+from devnet.demo import run_offline_demo
 from node.tracefile import TraceFileError, read_traces
 from protocol.errors import ProtocolError
 from protocol.hdag import build_hdag
@@ -82,9 +84,6 @@ def command_segment(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def command_demo(args: argparse.Namespace, out: TextIO) -> int:
-    # The demo lives in devnet/, the layer above node/; only the CLI entry point reaches up.
-    from devnet.demo import run_offline_demo
-
     return run_offline_demo(out)
 
 
