@@ -160,20 +160,21 @@ def _validate_step_partition(hdag: Hdag) -> None:
 
 
 def _validate_tiling(nodes: Sequence[HdagNode]) -> None:
-    """The goal, each strategy and each tactic is exactly the union of a contiguous run of its
-    non-operation children."""
+    """The goal, each strategy and each tactic has children and is exactly the union of a
+    contiguous run of its non-operation children."""
     children: dict[str, list[HdagNode]] = {}
     for node in nodes:
         if node.parent is not None and node.level is not Level.OPERATION:
             children.setdefault(node.parent, []).append(node)
-    for node in nodes:
-        if node.level in _TILED_LEVELS:
-            _validate_tiled_by(node, children.get(node.id, []))
+    groups = [node for node in nodes if node.level in _TILED_LEVELS]
+    for node in groups:
+        if node.id not in children:
+            raise _fail(node, "has no children")
+    for node in groups:
+        _validate_tiled_by(node, children[node.id])
 
 
 def _validate_tiled_by(node: HdagNode, children: Sequence[HdagNode]) -> None:
-    if not children:
-        raise _fail(node, "has no children")
     position = node.span.start
     for child in children:
         if child.span.start != position:
