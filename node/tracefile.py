@@ -35,8 +35,10 @@ class TraceRecord:
 
 def read_traces(path: Path) -> Iterator[TraceRecord]:
     """Yield each trace of `path`; JSONL when the name ends in .jsonl, one JSON object otherwise."""
-    if not path.is_file():
+    if not path.exists():
         raise TraceFileError(f"{path}: no such file")
+    if not path.is_file():
+        raise TraceFileError(f"{path}: not a regular file")
     if path.suffix == ".jsonl":
         yield from _read_jsonl(path)
     else:
@@ -64,7 +66,7 @@ def _read_jsonl(path: Path) -> Iterator[TraceRecord]:
 
 def _decode(raw: bytes, where: str) -> Any:
     try:
-        return json.loads(raw)
+        return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise TraceFileError(f"{where}: not UTF-8 text") from None
     except json.JSONDecodeError as exc:

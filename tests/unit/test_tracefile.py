@@ -67,3 +67,8 @@ def test_oversized_inputs_are_refused_before_parsing(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(TraceFileError, match="no such file"):
         list(read_traces(tmp_path / "nope.json"))
+
+
+def test_directory_is_not_a_trace_file(tmp_path: Path) -> None:
+    with pytest.raises(TraceFileError, match="not a regular file"):
+        list(read_traces(tmp_path))

@@ -1,0 +1,100 @@
+"""`trustnode segment` and `trustnode demo`: output shapes, and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from devnet.demo import run_offline_demo
+from node.cli import main
+from protocol.models import Level
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "traces" / "flawed-arithmetic.json"
+EXAMPLES_JSONL = REPO / "examples" / "traces.jsonl"
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_segment_prints_an_indented_tree(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["segment", str(EXAMPLE)], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("trace 0x")
+    assert lines[2].startswith("goal ")
+    assert any(
+        line.startswith("    ") and "operation" in line and "6 * 15 = 80" in line for line in lines
+    )
+
+
+def test_segment_json_has_the_documented_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(["segment", str(EXAMPLES_JSONL), "--json"], capsys)
+    assert code == 0
+    documents = [json.loads(line) for line in out.splitlines()]
+    assert len(documents) == len(EXAMPLES_JSONL.read_text().splitlines())
+    for document in documents:
+        assert set(document) == {"id", "root", "text", "nodes"}
+        for node in document["nodes"]:
+            assert set(node) == {"id", "level", "span", "parents", "deps", "text"}
+            start, end = node["span"]
+            assert document["text"][start:end] == node["text"]
+            assert Level(node["level"])
+        steps = [n for n in document["nodes"] if n["level"] == "step"]
+        assert "".join(n["text"] for n in steps) == document["text"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('{"problem": "p", "steps": [1]}', "line 1: field 'steps.0'"),
+        ('{"problem": "p"', "line 1: invalid JSON"),
+        ('{"steps": ["a"]}', "line 1: field 'problem': Field required"),
+    ],
+)
+def test_segment_errors_are_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, expected: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content + "\n")
+    code, out, err = _run(["segment", str(path)], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith("trustnode: error: ") and expected in err
+
+
+def test_installed_command_never_prints_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    path.write_bytes(b"\x00\xff garbage")
+    trustnode = Path(sys.executable).with_name("trustnode")
+    result = subprocess.run(
+        [str(trustnode), "segment", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "not UTF-8" in result.stderr
+
+
+def test_demo_finds_the_planted_errors() -> None:
+    out = io.StringIO()
+    assert run_offline_demo(out) == 0
+    text = out.getvalue()
+    assert "flawed-arithmetic.json: FLAWED" in text
+    assert "first error: step 0: To find the total cost" in text
+    assert "flawed-comparison.json: FLAWED" in text
+    assert "sound-apples.json: FLAWED" not in text
