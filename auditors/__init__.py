@@ -1,1 +1,8 @@
-"""auditors"""
+"""Judging policies: each turns a segment into a vote, doing I/O only through injected clients."""
+
+from __future__ import annotations
+
+from auditors.arithmetic import ArithmeticChecker
+from auditors.judgement import ABSTAIN, Judge, Judgement
+
+__all__ = ["ABSTAIN", "ArithmeticChecker", "Judge", "Judgement"]

@@ -240,25 +240,29 @@ def _compute_drafts(layout: HdagLayout, problem: str, text: str) -> list[_Draft]
 def _compute_strategy_drafts(
     layout: HdagLayout, step_deps: Sequence[Sequence[int]]
 ) -> Iterable[_Draft]:
-    strategy_of_step: list[int | None] = [None] * len(layout.steps)
-    for strategy, run_indices in enumerate(layout.strategies):
-        for run in run_indices:
-            for step in layout.runs[run]:
-                strategy_of_step[step] = strategy
-    deps = _lift_dependencies(step_deps, strategy_of_step)
+    deps = _lift_dependencies(step_deps, _compute_strategy_of_step(layout))
     for strategy, run_indices in enumerate(layout.strategies):
         first, last = layout.runs[run_indices[0]][0], layout.runs[run_indices[-1]][-1]
         dep_keys = tuple((Level.STRATEGY, dep) for dep in deps.get(strategy, ()))
-        yield _group_draft(
-            layout, (Level.STRATEGY, strategy), first, last, (Level.GOAL, 0), dep_keys
-        )
+        key = (Level.STRATEGY, strategy)
+        yield _group_draft(layout, key, first, last, (Level.GOAL, 0), dep_keys)
+
+
+def _compute_strategy_of_run(layout: HdagLayout) -> dict[int, int]:
+    return {run: strategy for strategy, runs in enumerate(layout.strategies) for run in runs}
+
+
+def _compute_strategy_of_step(layout: HdagLayout) -> list[int | None]:
+    """Runs are consecutive in step order, so flattening them lists the steps in order."""
+    strategy_of_run = _compute_strategy_of_run(layout)
+    return [strategy_of_run[run] for run, steps in enumerate(layout.runs) for _ in steps]
 
 
 def _compute_tactic_drafts(
     layout: HdagLayout, step_deps: Sequence[Sequence[int]]
 ) -> Iterable[_Draft]:
     deps = _lift_dependencies(step_deps, _compute_tactic_of_step(layout))
-    strategy_of_run = {run: s for s, runs in enumerate(layout.strategies) for run in runs}
+    strategy_of_run = _compute_strategy_of_run(layout)
     for run, steps in enumerate(layout.runs):
         if len(steps) < 2:
             continue
@@ -287,16 +291,12 @@ def _group_draft(
 def _compute_step_drafts(
     layout: HdagLayout, step_deps: Sequence[Sequence[int]]
 ) -> Iterable[_Draft]:
+    """A step hangs from its tactic, or from its strategy when it is a lone step."""
     tactic_of_step = _compute_tactic_of_step(layout)
-    strategy_of_run = {run: s for s, runs in enumerate(layout.strategies) for run in runs}
-    run_of_step = {step: run for run, steps in enumerate(layout.runs) for step in steps}
+    strategy_of_step = _compute_strategy_of_step(layout)
     for index, span in enumerate(layout.steps):
-        tactic = tactic_of_step[index]
-        parent = (
-            (Level.TACTIC, tactic)
-            if tactic is not None
-            else (Level.STRATEGY, strategy_of_run[run_of_step[index]])
-        )
+        tactic, strategy = tactic_of_step[index], strategy_of_step[index]
+        parent = (Level.TACTIC, tactic) if tactic is not None else (Level.STRATEGY, strategy or 0)
         deps = tuple((Level.STEP, dep) for dep in step_deps[index])
         yield _Draft((Level.STEP, index), span, layout.claims[index], parent, deps)
 
@@ -306,8 +306,8 @@ def _compute_operation_drafts(layout: HdagLayout, problem: str, text: str) -> It
     op_deps = compute_operation_dependencies(text, problem, [op for _, op in flat])
     for index, (step, span) in enumerate(flat):
         deps = tuple((Level.OPERATION, dep) for dep in op_deps[index])
-        claim = compute_claim_span(text, span)
-        yield _Draft((Level.OPERATION, index), span, claim, (Level.STEP, step), deps)
+        # An operation is one act, so it is its own claim (a sentence split could cut a chain).
+        yield _Draft((Level.OPERATION, index), span, span, (Level.STEP, step), deps)
 
 
 def _to_node(draft: _Draft, ids: dict[_Key, str]) -> HdagNode:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import networkx as nx
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -89,7 +91,7 @@ def test_split_steps_partitions_any_text_exactly(text: str) -> None:
     spans = split_steps(text)
     assert spans[0].start == 0
     assert spans[-1].end == len(text)
-    for before, after in zip(spans, spans[1:], strict=False):
+    for before, after in itertools.pairwise(spans):
         assert before.end == after.start
         # Every step after the first starts on content: whitespace went to the step before.
         assert not text[after.start].isspace()
@@ -116,7 +118,7 @@ def test_claims_and_operations_stay_inside_their_span(text: str) -> None:
         assert span.contains(claim)
         operations = extract_operations(text, span)
         assert all(span.contains(op) for op in operations)
-        assert all(a.end <= b.start for a, b in zip(operations, operations[1:], strict=False))
+        assert all(a.end <= b.start for a, b in itertools.pairwise(operations))
 
 
 step_lists = st.lists(fragment_text.filter(bool), min_size=1, max_size=12)
@@ -124,9 +126,7 @@ traces = st.one_of(
     step_lists.filter(lambda steps: _has_content("\n\n".join(steps))).map(
         lambda steps: Trace(problem="Solve 5 * 10.", steps=tuple(steps))
     ),
-    any_text.filter(_has_content).map(
-        lambda text: Trace(problem="Solve 5 * 10.", reasoning=text)
-    ),
+    any_text.filter(_has_content).map(lambda text: Trace(problem="Solve 5 * 10.", reasoning=text)),
 )
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from protocol.models import Span
@@ -92,7 +94,7 @@ def test_operations_are_sorted_and_disjoint() -> None:
     text = "1 + 1 = 2, then 2 * 3 = 6; finally 6 - 1 = 5 and 5 < 6."
     spans = extract_operations(text, Span(start=0, end=len(text)))
     assert len(spans) == 4
-    assert all(a.end <= b.start for a, b in zip(spans, spans[1:], strict=False))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(spans))
 
 
 def test_long_unbalanced_run_is_handled_quickly() -> None:

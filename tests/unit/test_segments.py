@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from protocol.errors import HdagInvariantError
@@ -55,7 +57,9 @@ def test_goal_segment_is_the_final_claim_not_the_whole_text() -> None:
     text = compute_segment_text(hdag, goal)
     assert text == "So the answer is 82."
     assert text != hdag.text
-    assert compute_visible_spans(hdag, goal) == (Span(start=hdag.text.index(text), end=len(hdag.text)),)
+    assert compute_visible_spans(hdag, goal) == (
+        Span(start=hdag.text.index(text), end=len(hdag.text)),
+    )
 
 
 def test_visible_spans_add_dependency_claims_merged_and_sorted() -> None:
@@ -97,7 +101,7 @@ def test_every_visible_span_lies_in_the_text() -> None:
     for node in hdag.nodes:
         spans = compute_visible_spans(hdag, node)
         assert spans and all(whole.contains(span) for span in spans)
-        assert all(a.end < b.start for a, b in zip(spans, spans[1:], strict=False))
+        assert all(a.end < b.start for a, b in itertools.pairwise(spans))
 
 
 def test_tiers_must_match_the_nodes() -> None:

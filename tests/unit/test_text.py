@@ -47,7 +47,10 @@ def test_free_text_is_split_into_paragraphs() -> None:
 
 def test_paragraphs_split_on_blank_lines_and_whitespace_goes_to_a_neighbour() -> None:
     text = "  Hello world.\n\nSecond para. More.  \n \n\n  "
-    assert _pieces(text, split_steps(text)) == ["  Hello world.\n\n", "Second para. More.  \n \n\n  "]
+    assert _pieces(text, split_steps(text)) == [
+        "  Hello world.\n\n",
+        "Second para. More.  \n \n\n  ",
+    ]
 
 
 def test_single_line_break_does_not_split_a_short_paragraph() -> None:
