@@ -25,7 +25,7 @@ MAX_TACTIC_STEPS = 4
 MAX_STRATEGY_CHILDREN = 4
 
 # Leading markdown (headings, bullets, bold) is skipped before looking for a cue.
-_LEAD = r"\s*(?:[#>*\-]+\s*)*"
+_LEAD = r"\s*(?:[#>*\-]\s*)*"
 #: Phrases that open a new sub-goal when a step starts with them (case-insensitive).
 TACTIC_CUES = (
     "First",
@@ -252,7 +252,7 @@ def _compute_strategy_of_run(layout: HdagLayout) -> dict[int, int]:
     return {run: strategy for strategy, runs in enumerate(layout.strategies) for run in runs}
 
 
-def _compute_strategy_of_step(layout: HdagLayout) -> list[int | None]:
+def _compute_strategy_of_step(layout: HdagLayout) -> list[int]:
     """Runs are consecutive in step order, so flattening them lists the steps in order."""
     strategy_of_run = _compute_strategy_of_run(layout)
     return [strategy_of_run[run] for run, steps in enumerate(layout.runs) for _ in steps]
@@ -296,7 +296,7 @@ def _compute_step_drafts(
     strategy_of_step = _compute_strategy_of_step(layout)
     for index, span in enumerate(layout.steps):
         tactic, strategy = tactic_of_step[index], strategy_of_step[index]
-        parent = (Level.TACTIC, tactic) if tactic is not None else (Level.STRATEGY, strategy or 0)
+        parent = (Level.TACTIC, tactic) if tactic is not None else (Level.STRATEGY, strategy)
         deps = tuple((Level.STEP, dep) for dep in step_deps[index])
         yield _Draft((Level.STEP, index), span, layout.claims[index], parent, deps)
 
