@@ -108,7 +108,7 @@ def _tokenize(text: str) -> list[str]:
     while position < len(text.rstrip()):
         match = _TOKEN.match(text, position)
         if match is None:
-            raise UnparseableError(f"cannot read {text[position:position + 10]!r}")
+            raise UnparseableError(f"cannot read {text[position : position + 10]!r}")
         tokens.append(match.group(1))
         position = match.end()
     return tokens

@@ -74,8 +74,11 @@ def hdag_json(hdag: Hdag) -> dict[str, Any]:
 
 def command_segment(args: argparse.Namespace, out: TextIO) -> int:
     for record in read_traces(Path(args.file)):
-        hdag = build_hdag(record.trace)
-        validate_hdag(hdag, record.trace)
+        try:
+            hdag = build_hdag(record.trace)
+            validate_hdag(hdag, record.trace)
+        except ProtocolError as exc:
+            raise CliError(f"{record.where}: {exc}") from None
         if args.json:
             out.write(json.dumps(hdag_json(hdag), ensure_ascii=False) + "\n")
         else:

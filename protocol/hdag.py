@@ -13,10 +13,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from protocol.errors import InvalidTraceError
 from protocol.ids import compute_node_id, compute_trace_id
 from protocol.merkle import compute_merkle_root
 from protocol.models import Hdag, HdagNode, Level, Span, Trace
 from protocol.operations import compute_numbers, extract_operations
+from protocol.params import MAX_SEGMENTS
 from protocol.text import compute_claim_span, compute_step_spans
 
 #: A tactic (sub-goal) holds at most this many steps; a longer run starts a new tactic.
@@ -103,7 +105,13 @@ def build_hdag(trace: Trace) -> Hdag:
     trace_id = compute_trace_id(trace)
     layout = compute_layout(trace)
     drafts = _compute_drafts(layout, trace.problem, text)
-    ids = {d.key: compute_node_id(trace_id, d.key[0], d.span, text) for d in drafts}
+    if len(drafts) > MAX_SEGMENTS:
+        # Refuse before hashing: the Ledger, sortition and votes all bound the segment count.
+        raise InvalidTraceError(
+            f"the trace splits into {len(drafts)} segments, more than the {MAX_SEGMENTS} allowed",
+            field="steps" if trace.steps is not None else "reasoning",
+        )
+    ids = _compute_ids(trace_id, text, drafts)
     nodes = sorted((_to_node(draft, ids) for draft in drafts), key=compute_canonical_key)
     root = compute_merkle_root([node.id for node in nodes])
     return Hdag(trace_id=trace_id, text=text, nodes=tuple(nodes), root=root)
@@ -308,6 +316,19 @@ def _compute_operation_drafts(layout: HdagLayout, problem: str, text: str) -> It
         deps = tuple((Level.OPERATION, dep) for dep in op_deps[index])
         # An operation is one act, so it is its own claim (a sentence split could cut a chain).
         yield _Draft((Level.OPERATION, index), span, span, (Level.STEP, step), deps)
+
+
+def _compute_ids(trace_id: str, text: str, drafts: Sequence[_Draft]) -> dict[_Key, str]:
+    """Ids in (depth, start) order: a node's id hashes its parent's and its deps' ids, and both
+    are of smaller depth or earlier in the text at the same depth."""
+    ids: dict[_Key, str] = {}
+    for draft in sorted(drafts, key=lambda d: (d.key[0].depth, d.span.start)):
+        parent = None if draft.parent is None else ids[draft.parent]
+        deps = [ids[dep] for dep in draft.deps]
+        ids[draft.key] = compute_node_id(
+            trace_id, draft.key[0], draft.span, text, parent, deps, draft.claim
+        )
+    return ids
 
 
 def _to_node(draft: _Draft, ids: dict[_Key, str]) -> HdagNode:

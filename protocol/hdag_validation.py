@@ -28,7 +28,7 @@ def validate_hdag(hdag: Hdag, trace: Trace | None = None) -> None:
     HDAG is of that trace (same text, same trace id)."""
     if trace is not None:
         validate_hdag_matches_trace(hdag, trace)
-    by_id = _validate_ids(hdag)
+    by_id = _validate_unique_ids(hdag)
     _validate_spans(hdag)
     _validate_canonical_order(hdag.nodes)
     _validate_references(hdag.nodes, by_id)
@@ -38,6 +38,9 @@ def validate_hdag(hdag: Hdag, trace: Trace | None = None) -> None:
     _validate_step_partition(hdag)
     _validate_tiling(hdag.nodes)
     _validate_dependency_order(hdag.nodes, by_id)
+    # Content hashes last: an id covers parent and deps, so a structural fault would otherwise
+    # surface as a bare hash mismatch instead of the rule it breaks.
+    _validate_content_ids(hdag)
     _validate_root(hdag)
 
 
@@ -61,21 +64,26 @@ def _fail(node: HdagNode, rule: str) -> HdagInvariantError:
     return HdagInvariantError(f"node {node.id[:_ID_PREFIX_CHARS]} ({node.level.value}): {rule}")
 
 
-def _validate_ids(hdag: Hdag) -> dict[str, HdagNode]:
-    """Ids are unique content hashes of (trace id, level, span, text)."""
+def _validate_unique_ids(hdag: Hdag) -> dict[str, HdagNode]:
     by_id: dict[str, HdagNode] = {}
     for node in hdag.nodes:
         if node.id in by_id:
             raise _fail(node, "duplicate node id")
         by_id[node.id] = node
-    for node in hdag.nodes:
-        if node.span.end <= len(hdag.text) and node.id != _recompute_id(hdag, node):
-            raise _fail(node, "id is not the content hash of its level, span and text")
     return by_id
 
 
+def _validate_content_ids(hdag: Hdag) -> None:
+    """Ids are content hashes of (trace id, level, span, text, parent, deps, claim)."""
+    for node in hdag.nodes:
+        if node.id != _recompute_id(hdag, node):
+            raise _fail(node, "id is not the content hash of its content and structure")
+
+
 def _recompute_id(hdag: Hdag, node: HdagNode) -> str:
-    return compute_node_id(hdag.trace_id, node.level, node.span, hdag.text)
+    return compute_node_id(
+        hdag.trace_id, node.level, node.span, hdag.text, node.parent, node.deps, node.claim
+    )
 
 
 def _validate_spans(hdag: Hdag) -> None:

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from protocol.encoding import abi_bytes32, abi_uint, canonical_json, keccak, keccak_hex, to_hex
+from collections.abc import Sequence
+
+from protocol.encoding import (
+    ZERO_HASH,
+    abi_bytes32,
+    abi_uint,
+    canonical_json,
+    keccak,
+    keccak_hex,
+    to_hex,
+)
 from protocol.models import Level, Span, Trace
 
 
@@ -11,17 +21,32 @@ def compute_trace_id(trace: Trace) -> str:
     return keccak_hex(canonical_json(trace.canonical_fields()))
 
 
-def compute_node_id(trace_id: str, level: Level, span: Span, text: str) -> str:
-    """keccak(abi.encode(traceId, depth, start, end, keccak(utf8(text[start:end])))).
+def compute_node_id(
+    trace_id: str,
+    level: Level,
+    span: Span,
+    text: str,
+    parent: str | None,
+    deps: Sequence[str],
+    claim: Span,
+) -> str:
+    """keccak(abi.encode(traceId, depth, start, end, textHash, parent, depsHash, claimStart,
+    claimEnd)) with textHash = keccak(utf8(text[start:end])), depsHash = keccak(dep ids in order)
+    and parent = 0 for the goal.
 
-    The trace id is part of the preimage so equal text in two traces never shares an id.
+    The id covers the node's place in the structure as well as its text, so the HDAG root
+    commits to the whole tree, its dependency edges, and what each dependant is shown (the
+    claim). The trace id keeps equal text in two traces from sharing an id.
     """
-    text_hash = keccak(text[span.start : span.end].encode("utf-8"))
     preimage = (
         abi_bytes32(trace_id)
         + abi_uint(level.depth, 8)
-        + abi_uint(span.start, 32)
-        + abi_uint(span.end, 32)
-        + text_hash
+        + abi_uint(span.start)
+        + abi_uint(span.end)
+        + keccak(text[span.start : span.end].encode("utf-8"))
+        + abi_bytes32(parent or ZERO_HASH)
+        + keccak(b"".join(abi_bytes32(dep) for dep in deps))
+        + abi_uint(claim.start)
+        + abi_uint(claim.end)
     )
     return to_hex(keccak(preimage))

@@ -40,19 +40,34 @@ def compute_merkle_root(node_ids: Sequence[str]) -> str:
     return to_hex(level[0])
 
 
+def _compute_levels(node_ids: Sequence[str]) -> list[list[bytes]]:
+    levels = [[compute_leaf_hash(node_id) for node_id in node_ids]]
+    while len(levels[-1]) > 1:
+        levels.append(_next_level(levels[-1]))
+    return levels
+
+
+def _proof_from_levels(levels: Sequence[Sequence[bytes]], index: int) -> tuple[str, ...]:
+    proof: list[str] = []
+    for level in levels[:-1]:
+        sibling = index ^ 1
+        if sibling < len(level):
+            proof.append(to_hex(level[sibling]))
+        index //= 2
+    return tuple(proof)
+
+
 def compute_merkle_proof(node_ids: Sequence[str], index: int) -> tuple[str, ...]:
     """Sibling hashes from leaf `index` up; a carried-up odd node contributes no sibling."""
     if not 0 <= index < len(node_ids):
         raise IndexError(f"leaf {index} out of range for {len(node_ids)} leaves")
-    level = [compute_leaf_hash(node_id) for node_id in node_ids]
-    proof: list[str] = []
-    while len(level) > 1:
-        sibling = index ^ 1
-        if sibling < len(level):
-            proof.append(to_hex(level[sibling]))
-        level = _next_level(level)
-        index //= 2
-    return tuple(proof)
+    return _proof_from_levels(_compute_levels(node_ids), index)
+
+
+def compute_merkle_proofs(node_ids: Sequence[str]) -> tuple[tuple[str, ...], ...]:
+    """Every leaf's proof from one pass over the tree: O(n log n) rather than O(n^2)."""
+    levels = _compute_levels(node_ids)
+    return tuple(_proof_from_levels(levels, index) for index in range(len(node_ids)))
 
 
 def is_valid_merkle_proof(

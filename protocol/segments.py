@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 from protocol.errors import HdagInvariantError
 from protocol.hdag_validation import validate_hdag_matches_trace
-from protocol.merkle import compute_merkle_proof
+from protocol.merkle import compute_merkle_proofs
 from protocol.models import Hdag, HdagNode, Level, Segment, Span, Tier, Trace
 
 # Levels judged on their children's claims rather than on their own text.
@@ -40,11 +40,16 @@ def build_segments(trace: Trace, hdag: Hdag, tiers: Sequence[Tier]) -> tuple[Seg
     validate_hdag_matches_trace(hdag, trace)
     if len(tiers) != len(hdag.nodes):
         raise HdagInvariantError(f"segments: {len(tiers)} tiers for {len(hdag.nodes)} nodes")
-    ids = [node.id for node in hdag.nodes]
-    return tuple(_build_segment(trace, hdag, index, tiers[index], ids) for index in range(len(ids)))
+    proofs = compute_merkle_proofs([node.id for node in hdag.nodes])
+    return tuple(
+        _build_segment(trace, hdag, index, tier, proof)
+        for index, (tier, proof) in enumerate(zip(tiers, proofs, strict=True))
+    )
 
 
-def _build_segment(trace: Trace, hdag: Hdag, index: int, tier: Tier, ids: Sequence[str]) -> Segment:
+def _build_segment(
+    trace: Trace, hdag: Hdag, index: int, tier: Tier, proof: tuple[str, ...]
+) -> Segment:
     node = hdag.nodes[index]
     return Segment(
         trace_id=hdag.trace_id,
@@ -55,7 +60,7 @@ def _build_segment(trace: Trace, hdag: Hdag, index: int, tier: Tier, ids: Sequen
         problem=trace.problem,
         text=compute_segment_text(hdag, node),
         context=tuple(hdag.claim_text(dep) for dep in _compute_dependencies(hdag, node)),
-        proof=compute_merkle_proof(ids, index),
+        proof=proof,
     )
 
 

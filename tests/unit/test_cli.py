@@ -98,3 +98,14 @@ def test_demo_finds_the_planted_errors() -> None:
     assert "first error: step 0: To find the total cost" in text
     assert "flawed-comparison.json: FLAWED" in text
     assert "sound-apples.json: FLAWED" not in text
+
+
+def test_segment_names_the_record_of_a_too_large_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "huge.jsonl"
+    record = {"id": "huge", "problem": "p", "steps": ["Then 1 + 1 = 2."] * 2000}
+    path.write_text(json.dumps(record) + "\n")
+    code, _, err = _run(["segment", str(path)], capsys)
+    assert code == 2
+    assert "line 1 (id huge): the trace splits into" in err

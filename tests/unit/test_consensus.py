@@ -79,7 +79,7 @@ STEP_SPANS = [Span(start=0, end=12), Span(start=12, end=25), Span(start=25, end=
 
 
 def _node(level: Level, span: Span, parent: str | None) -> HdagNode:
-    node_id = compute_node_id(TRACE, level, span, TEXT)
+    node_id = compute_node_id(TRACE, level, span, TEXT, parent, (), span)
     return HdagNode(id=node_id, level=level, span=span, parent=parent, claim=span)
 
 

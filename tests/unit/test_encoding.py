@@ -67,11 +67,33 @@ def test_trace_id_is_content_addressed() -> None:
     assert compute_trace_id(a) == compute_trace_id(b) != compute_trace_id(c)
 
 
-def test_node_id_depends_on_trace_level_span_and_text() -> None:
-    trace_id = "0x" + "11" * 32
-    base = compute_node_id(trace_id, Level.STEP, Span(start=0, end=3), "abcdef")
-    assert base != compute_node_id("0x" + "22" * 32, Level.STEP, Span(start=0, end=3), "abcdef")
-    assert base != compute_node_id(trace_id, Level.TACTIC, Span(start=0, end=3), "abcdef")
-    assert base != compute_node_id(trace_id, Level.STEP, Span(start=0, end=4), "abcdef")
-    assert base != compute_node_id(trace_id, Level.STEP, Span(start=0, end=3), "abXdef")
-    assert base == compute_node_id(trace_id, Level.STEP, Span(start=0, end=3), "abcXYZ")
+def test_node_id_commits_to_text_and_structure() -> None:
+    trace_id, text = "0x" + "11" * 32, "abcdef"
+    span, claim = Span(start=0, end=3), Span(start=1, end=3)
+    parent, dep = "0x" + "33" * 32, "0x" + "44" * 32
+
+    def node_id(**change: object) -> str:
+        args: dict[str, object] = {
+            "trace_id": trace_id,
+            "level": Level.STEP,
+            "span": span,
+            "text": text,
+            "parent": parent,
+            "deps": (dep,),
+            "claim": claim,
+        }
+        return compute_node_id(**{**args, **change})  # type: ignore[arg-type]
+
+    base = node_id()
+    variants = [
+        node_id(trace_id="0x" + "22" * 32),
+        node_id(level=Level.TACTIC),
+        node_id(span=Span(start=0, end=4)),
+        node_id(text="abXdef"),
+        node_id(parent=None),
+        node_id(deps=()),
+        node_id(deps=(dep, dep)),
+        node_id(claim=Span(start=2, end=3)),
+    ]
+    assert len({base, *variants}) == len(variants) + 1
+    assert base == node_id(text="abcXYZ")  # only the node's own span of the text counts

@@ -110,7 +110,10 @@ def _bundle(key: str = SUBMITTER_KEY, index: int = 0, round_: int = 0) -> Segmen
         ciphertext="0xdeadbeef",
     )
     bundle = SegmentBundle(
-        trace_id=TRACE_ID, round=round_, sender=compute_address(key), items=(item,),
+        trace_id=TRACE_ID,
+        round=round_,
+        sender=compute_address(key),
+        items=(item,),
         signature=UNSIGNED,
     )
     return sign_envelope(bundle, key)

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from protocol.encoding import ZERO_HASH
-from protocol.errors import HdagInvariantError
+from protocol.errors import HdagInvariantError, InvalidTraceError
 from protocol.hdag import (
     MAX_STRATEGY_CHILDREN,
     MAX_TACTIC_STEPS,
@@ -16,6 +16,7 @@ from protocol.hdag_validation import is_valid_hdag, validate_hdag
 from protocol.ids import compute_node_id, compute_trace_id
 from protocol.merkle import compute_merkle_root
 from protocol.models import Hdag, HdagNode, Level, Span, Trace
+from protocol.params import MAX_STEPS
 
 PROBLEM = "The angle is 32 degrees. The sun moves 5 degrees an hour for 10 hours. Subtract 2."
 ARITH = Trace(
@@ -154,7 +155,10 @@ def test_ids_order_and_root() -> None:
     trace_id = compute_trace_id(ARITH)
     assert hdag.trace_id == trace_id
     for node in hdag.nodes:
-        assert node.id == compute_node_id(trace_id, node.level, node.span, ARITH.text)
+        expected = compute_node_id(
+            trace_id, node.level, node.span, ARITH.text, node.parent, node.deps, node.claim
+        )
+        assert node.id == expected
     assert list(hdag.nodes) == sorted(hdag.nodes, key=compute_canonical_key)
     assert hdag.root == compute_merkle_root([node.id for node in hdag.nodes])
 
@@ -189,7 +193,15 @@ def _edit(hdag: Hdag, target: HdagNode, **changes: Any) -> Hdag:
     """Change one node; a new level or span gets its true content id, and references follow."""
     edited = target.model_copy(update=changes)
     if "span" in changes or "level" in changes:
-        new_id = compute_node_id(hdag.trace_id, edited.level, edited.span, hdag.text)
+        new_id = compute_node_id(
+            hdag.trace_id,
+            edited.level,
+            edited.span,
+            hdag.text,
+            edited.parent,
+            edited.deps,
+            edited.claim,
+        )
         edited = edited.model_copy(update={"id": new_id})
     nodes = [edited if node.id == target.id else node for node in hdag.nodes]
     renamed = [_rename_references(node, target.id, edited.id) for node in nodes]
@@ -388,3 +400,10 @@ def test_is_valid_hdag_never_raises_on_malformed_ids() -> None:
     hdag = build_hdag(ARITH)
     broken = hdag.model_copy(update={"trace_id": "0x1234"})
     assert not is_valid_hdag(broken)
+
+
+def test_trace_with_too_many_segments_is_refused_by_name() -> None:
+    trace = Trace(problem="p", steps=("Then 1 + 1 = 2.",) * MAX_STEPS)
+    with pytest.raises(InvalidTraceError, match="more than the 4096 allowed") as info:
+        build_hdag(trace)
+    assert info.value.field == "steps"

@@ -82,8 +82,7 @@ def test_layers_import_in_one_direction(layer: str) -> None:
         f"{path.relative_to(REPO)}: {name}"
         for path in _sources(layer)
         for name in _imports(path)
-        if name in FORBIDDEN_OURS[layer]
-        and str(path.relative_to(REPO)) not in LAYERING_EXCEPTIONS
+        if name in FORBIDDEN_OURS[layer] and str(path.relative_to(REPO)) not in LAYERING_EXCEPTIONS
     }
     assert not offenders, sorted(offenders)
 

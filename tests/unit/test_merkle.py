@@ -7,6 +7,7 @@ from protocol.encoding import ZERO_HASH, keccak, to_hex
 from protocol.merkle import (
     compute_leaf_hash,
     compute_merkle_proof,
+    compute_merkle_proofs,
     compute_merkle_root,
     is_valid_merkle_proof,
 )
@@ -35,6 +36,7 @@ def test_every_proof_verifies_and_tampering_fails(count: int, data: st.DataObjec
     root = compute_merkle_root(ids)
     index = data.draw(st.integers(0, count - 1))
     proof = compute_merkle_proof(ids, index)
+    assert compute_merkle_proofs(ids)[index] == proof
     assert is_valid_merkle_proof(root, ids[index], index, count, proof)
     other = (index + 1) % count
     if count > 1:
