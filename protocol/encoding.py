@@ -11,7 +11,7 @@ import json
 import math
 from typing import Any
 
-from eth_hash.auto import keccak as _keccak
+from sha3 import keccak_256
 
 from protocol.errors import EncodingError
 
@@ -20,7 +20,8 @@ ZERO_HASH = "0x" + "00" * 32
 
 def keccak(data: bytes) -> bytes:
     """keccak-256 (Ethereum's, not NIST SHA3-256)."""
-    return _keccak(data)
+    digest: bytes = keccak_256(data).digest()
+    return digest
 
 
 def to_hex(data: bytes) -> str:

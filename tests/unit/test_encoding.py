@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 from eth_abi import encode as abi_encode
+from eth_hash.auto import keccak as eth_hash_keccak
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,6 +12,7 @@ from protocol.encoding import (
     abi_uint,
     canonical_json,
     from_hex,
+    keccak,
     keccak_hex,
 )
 from protocol.errors import EncodingError
@@ -20,6 +22,11 @@ from protocol.models import Level, Span, Trace
 
 def test_keccak_is_ethereum_keccak_not_sha3() -> None:
     assert keccak_hex(b"") == "0xc5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"
+
+
+@given(st.binary(max_size=300))
+def test_keccak_agrees_with_eth_hash(data: bytes) -> None:
+    assert keccak(data) == eth_hash_keccak(data)
 
 
 def test_canonical_json_sorts_keys_and_drops_whitespace() -> None:

@@ -36,6 +36,7 @@ PROTOCOL_ALLOWED = {
     "eth_utils",
     "networkx",
     "pydantic",
+    "sha3",
     "protocol",
 }
 
