@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from protocol.consensus import compute_audit_outcome, compute_segment_verdict, compute_tallies
+from protocol.consensus import (
+    compute_audit_outcome,
+    compute_segment_verdict,
+    compute_tallies,
+    compute_trace_verdict,
+)
 from protocol.economics import compute_payouts, compute_vote_index
 from protocol.eip712 import (
     compute_commit_digest,
@@ -21,7 +26,7 @@ from protocol.hdag import build_hdag
 from protocol.hdag_validation import validate_hdag
 from protocol.ids import compute_trace_id
 from protocol.merkle import compute_merkle_root, is_valid_merkle_proof
-from protocol.models import Auditor, Commit, Hdag, Report, Reveal, Trace
+from protocol.models import Auditor, Commit, Hdag, Report, Reveal, SegmentVerdict, Trace
 from protocol.params import DEVNET
 from protocol.signing import recover_signer
 from protocol.sortition import (
@@ -104,6 +109,13 @@ def replay_tally(inputs: dict[str, Any], post: dict[str, Any]) -> None:
     assert compute_segment_verdict(tally, DEVNET).name == post["verdict"]
 
 
+def replay_verdict(inputs: dict[str, Any], post: dict[str, Any]) -> None:
+    hdag = build_hdag(_trace(inputs["trace"]))
+    verdicts = {int(i): SegmentVerdict[name] for i, name in inputs["verdicts"].items()}
+    trace_verdict, first_error = compute_trace_verdict(hdag, verdicts)
+    assert (trace_verdict.name, first_error) == (post["trace_verdict"], post["first_error"])
+
+
 def replay_audit(inputs: dict[str, Any], post: dict[str, Any]) -> None:
     trace = _trace(inputs["trace"])
     hdag = build_hdag(trace)
@@ -138,6 +150,7 @@ REPLAYERS = {
     "sortition": replay_sortition,
     "eip712": replay_eip712,
     "tally": replay_tally,
+    "verdict": replay_verdict,
     "audit": replay_audit,
 }
 
@@ -168,4 +181,6 @@ def test_vectors_cover_every_verdict() -> None:
     tallies = [_load(p)["post"] for p in VECTOR_FILES if p.parent.name == "tally"]
     assert {a["trace_verdict"] for a in audits} >= {"SOUND", "FLAWED"}
     assert any(a["escalated"] for a in audits)
+    verdicts = [_load(p)["post"] for p in VECTOR_FILES if p.parent.name == "verdict"]
     assert {t["verdict"] for t in tallies} == {"VALID", "INVALID", "UNRESOLVED"}
+    assert {v["trace_verdict"] for v in verdicts} == {"SOUND", "FLAWED", "INCONCLUSIVE"}

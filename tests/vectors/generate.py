@@ -21,6 +21,7 @@ from protocol.consensus import (  # noqa: E402
     compute_audit_outcome,
     compute_segment_verdict,
     compute_tallies,
+    compute_trace_verdict,
 )
 from protocol.economics import compute_payouts, compute_vote_index  # noqa: E402
 from protocol.eip712 import (  # noqa: E402
@@ -35,8 +36,10 @@ from protocol.ids import compute_trace_id  # noqa: E402
 from protocol.merkle import compute_merkle_proof, compute_merkle_root  # noqa: E402
 from protocol.models import (  # noqa: E402
     Auditor,
+    Level,
     Report,
     Reveal,
+    SegmentVerdict,
     Tier,
     Trace,
     Vote,
@@ -260,6 +263,41 @@ def tally_vectors() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
         yield name, {"assignments": assignments, "reveals": reveals}, post
 
 
+def _verdict_cases(levels: list[Level]) -> dict[str, dict[int, SegmentVerdict]]:
+    """Named segment-verdict maps over an HDAG whose node levels are `levels`, in order."""
+    valid = dict.fromkeys(range(len(levels)), SegmentVerdict.VALID)
+
+    def last(level: Level) -> int:
+        return max(i for i, node_level in enumerate(levels) if node_level is level)
+
+    def first(level: Level) -> int:
+        return min(i for i, node_level in enumerate(levels) if node_level is level)
+
+    return {
+        "all-valid": valid,
+        "one-unresolved": valid | {last(Level.STEP): SegmentVerdict.UNRESOLVED},
+        "last-step-invalid": valid | {last(Level.STEP): SegmentVerdict.INVALID},
+        "operation-invalid": valid | {last(Level.OPERATION): SegmentVerdict.INVALID},
+        "goal-only-invalid": valid | {0: SegmentVerdict.INVALID},
+        "strategy-invalid": valid | {first(Level.STRATEGY): SegmentVerdict.INVALID},
+        "invalid-beats-unresolved": valid
+        | {first(Level.STEP): SegmentVerdict.UNRESOLVED, last(Level.STEP): SegmentVerdict.INVALID},
+        "missing-counts-unresolved": {i: v for i, v in valid.items() if i != last(Level.STEP)},
+    }
+
+
+def verdict_vectors() -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    trace = Trace.model_validate_json((EXAMPLES / "sound-apples.json").read_bytes())
+    hdag = build_hdag(trace)
+    for name, verdicts in _verdict_cases([node.level for node in hdag.nodes]).items():
+        trace_verdict, first_error = compute_trace_verdict(hdag, verdicts)
+        inputs = {
+            "trace": trace.canonical_fields(),
+            "verdicts": {str(i): v.name for i, v in sorted(verdicts.items())},
+        }
+        yield name, inputs, {"trace_verdict": trace_verdict.name, "first_error": first_error}
+
+
 def _vote_of(auditor_index: int, text: str, flawed: set[str]) -> Vote:
     if auditor_index == 1:
         return Vote.VALID
@@ -338,6 +376,7 @@ GENERATORS: dict[str, Callable[[], Iterator[tuple[str, dict[str, Any], dict[str,
     "sortition": sortition_vectors,
     "eip712": eip712_vectors,
     "tally": tally_vectors,
+    "verdict": verdict_vectors,
     "audit": audit_vectors,
 }
 
