@@ -45,10 +45,12 @@ def _node_depths(hdag: Hdag) -> dict[str, int]:
 def format_hdag_tree(hdag: Hdag, label: str) -> str:
     depths = _node_depths(hdag)
     lines = [f"trace {hdag.trace_id}  {label}", f"root  {hdag.root}  ({len(hdag.nodes)} nodes)"]
+    labels = {node.id: "  " * depths[node.id] + node.level.value for node in hdag.nodes}
+    width = max(len(label) for label in labels.values())
     for node in hdag.nodes:
-        indent = "  " * depths[node.id]
         span = f"[{node.span.start}, {node.span.end})"
-        lines.append(f"{indent}{node.level.value:<9} {span:<14} {_excerpt(hdag.node_text(node))}")
+        excerpt = _excerpt(hdag.node_text(node))
+        lines.append(f"{labels[node.id]:<{width}}  {span:<14} {excerpt}")
     return "\n".join(lines)
 
 
