@@ -1,0 +1,276 @@
+"""The chain client: the one module that talks to an EVM JSON-RPC endpoint (through web3).
+
+Every transaction is signed locally. One `NonceAllocator` per (account, chain) hands out nonces
+so concurrent senders never collide; it resynchronizes from the chain after a send error.
+Transient RPC failures are retried with exponential backoff; reverts are never retried and come
+back as `TransactionRevertedError` carrying the contract's custom error name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+from eth_account import Account
+from eth_typing import HexStr
+from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.contract import AsyncContract
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    ContractPanicError,
+    ProviderConnectionError,
+    TimeExhausted,
+    Web3RPCError,
+)
+
+from node.chain.errors import (
+    ChainTimeoutError,
+    ChainUnavailableError,
+    TransactionRevertedError,
+)
+from node.chain.revert import ErrorDecoder
+
+DEFAULT_REQUEST_TIMEOUT_S = 10.0
+DEFAULT_RECEIPT_TIMEOUT_S = 30.0
+DEFAULT_RETRIES = 4
+DEFAULT_BACKOFF_S = 0.1
+#: Head-room over the estimate: state can move between estimation and inclusion.
+GAS_MARGIN_NUM, GAS_MARGIN_DEN = 6, 5
+RECEIPT_POLL_S = 0.02
+
+_TRANSIENT = (
+    aiohttp.ClientError,
+    asyncio.TimeoutError,
+    ConnectionError,
+    ProviderConnectionError,
+)
+_NONCE_TROUBLE = ("nonce too low", "nonce too high", "already known", "replacement transaction")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Sender:
+    """A local signing key and its address (lowercase)."""
+
+    address: str
+    private_key: str
+
+    @classmethod
+    def from_key(cls, private_key: str) -> Sender:
+        return cls(str(Account.from_key(private_key).address).lower(), private_key)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What callers need of a mined transaction."""
+
+    tx_hash: str
+    block_number: int
+    gas_used: int
+    contract_address: str | None
+    logs: tuple[Mapping[str, Any], ...]
+
+
+class NonceAllocator:
+    """Hands out consecutive nonces for one account on one chain; safe across coroutines."""
+
+    def __init__(self, fetch_pending_count: Callable[[], Awaitable[int]]) -> None:
+        self._fetch = fetch_pending_count
+        self._next: int | None = None
+        self._lock = asyncio.Lock()
+
+    async def allocate(self) -> int:
+        async with self._lock:
+            if self._next is None:
+                self._next = await self._fetch()
+            nonce, self._next = self._next, self._next + 1
+            return nonce
+
+    async def resync(self) -> None:
+        """Forget the local counter: the next allocation asks the chain again."""
+        async with self._lock:
+            self._next = None
+
+
+class ChainClient:
+    """Async access to one chain: calls, signed transactions, deployments, logs."""
+
+    def __init__(
+        self,
+        rpc_url: str,
+        abis: Iterable[Sequence[Mapping[str, Any]]] = (),
+        *,
+        request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+        receipt_timeout_s: float = DEFAULT_RECEIPT_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
+        backoff_s: float = DEFAULT_BACKOFF_S,
+    ) -> None:
+        provider = AsyncHTTPProvider(
+            rpc_url,
+            request_kwargs={"timeout": aiohttp.ClientTimeout(total=request_timeout_s)},
+            exception_retry_configuration=None,  # retries are ours, with our backoff
+        )
+        self.w3 = AsyncWeb3(provider)
+        self.rpc_url = rpc_url
+        self._decoder = ErrorDecoder(abis)
+        self._receipt_timeout_s = receipt_timeout_s
+        self._retries = retries
+        self._backoff_s = backoff_s
+        self._nonces: dict[tuple[str, int], NonceAllocator] = {}
+        self._chain_id: int | None = None
+
+    async def close(self) -> None:
+        await self.w3.provider.disconnect()
+
+    async def _with_retries(self, operation: Callable[[], Awaitable[T]]) -> T:
+        delay = self._backoff_s
+        for attempt in range(self._retries + 1):
+            try:
+                return await operation()
+            except _TRANSIENT as exc:
+                if attempt == self._retries:
+                    raise ChainUnavailableError(f"{self.rpc_url}: {exc!r}") from exc
+                await asyncio.sleep(delay)  # backoff between retries of a failed request
+                delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = await self._with_retries(lambda: self.w3.eth.chain_id)
+        return self._chain_id
+
+    async def block_number(self) -> int:
+        return await self._with_retries(lambda: self.w3.eth.block_number)
+
+    async def balance(self, address: str) -> int:
+        checksum = AsyncWeb3.to_checksum_address(address)
+        return await self._with_retries(lambda: self.w3.eth.get_balance(checksum))
+
+    def contract(self, address: str, abi: Sequence[Mapping[str, Any]]) -> AsyncContract:
+        return self.w3.eth.contract(address=AsyncWeb3.to_checksum_address(address), abi=abi)
+
+    def _revert(self, exc: Exception, tx_hash: str | None = None) -> TransactionRevertedError:
+        data = getattr(exc, "data", None)
+        if isinstance(data, str) and data.startswith("0x"):
+            name, args = self._decoder.decode(bytes.fromhex(data[2:]))
+            return TransactionRevertedError(name, args, tx_hash)
+        return TransactionRevertedError(str(getattr(exc, "message", None) or exc), (), tx_hash)
+
+    async def call(self, function: Any, block: int | str = "latest") -> Any:
+        """Run a view or pure function; reverts raise TransactionRevertedError."""
+        try:
+            return await self._with_retries(lambda: function.call(block_identifier=block))
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            raise self._revert(exc) from None
+
+    async def _allocator(self, sender: Sender) -> NonceAllocator:
+        key = (sender.address, await self.chain_id())
+        if key not in self._nonces:
+            checksum = AsyncWeb3.to_checksum_address(sender.address)
+            self._nonces[key] = NonceAllocator(
+                lambda: self.w3.eth.get_transaction_count(checksum, "pending")
+            )
+        return self._nonces[key]
+
+    async def transact(self, function: Any, sender: Sender, value: int = 0) -> Receipt:
+        """Estimate, sign with a fresh nonce, send, and wait for the receipt."""
+        params: dict[str, Any] = {
+            "from": AsyncWeb3.to_checksum_address(sender.address),
+            "value": value,
+        }
+        try:
+            gas = await self._with_retries(lambda: function.estimate_gas(params))
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            raise self._revert(exc) from None
+        params |= {"gas": gas * GAS_MARGIN_NUM // GAS_MARGIN_DEN, "chainId": await self.chain_id()}
+
+        async def build(nonce: int) -> dict[str, Any]:
+            built: dict[str, Any] = await function.build_transaction(params | {"nonce": nonce})
+            return built
+
+        return await self._await_receipt(await self._send(sender, build))
+
+    async def transfer(self, sender: Sender, to: str, value: int) -> Receipt:
+        """Send plain ETH (funding dev accounts)."""
+        chain_id = await self.chain_id()
+
+        async def build(nonce: int) -> dict[str, Any]:
+            return {
+                "from": AsyncWeb3.to_checksum_address(sender.address),
+                "to": AsyncWeb3.to_checksum_address(to),
+                "value": value,
+                "gas": 21_000,
+                "nonce": nonce,
+                "chainId": chain_id,
+                **await self._fees(),
+            }
+
+        return await self._await_receipt(await self._send(sender, build))
+
+    async def _fees(self) -> dict[str, int]:
+        """EIP-1559 fees with room for the base fee to double before inclusion."""
+        block = await self._with_retries(lambda: self.w3.eth.get_block("latest"))
+        tip = await self._with_retries(lambda: self.w3.eth.max_priority_fee)
+        return {"maxFeePerGas": 2 * int(block["baseFeePerGas"]) + tip, "maxPriorityFeePerGas": tip}
+
+    async def _send(self, sender: Sender, build: Callable[[int], Awaitable[dict[str, Any]]]) -> str:
+        """Sign and send what `build(nonce)` returns; a nonce clash resyncs and retries once."""
+        allocator = await self._allocator(sender)
+        for attempt in range(2):
+            nonce = await allocator.allocate()
+            try:
+                transaction = await self._with_retries(lambda: build(nonce))  # noqa: B023
+                signed = Account.sign_transaction(transaction, sender.private_key)
+                sent = await self._send_raw(bytes(signed.raw_transaction))
+            except Web3RPCError as exc:
+                await allocator.resync()
+                if attempt == 0 and any(text in str(exc) for text in _NONCE_TROUBLE):
+                    continue
+                raise
+            except BaseException:
+                # The nonce was never used: forget the counter so no gap stalls later sends.
+                await allocator.resync()
+                raise
+            return "0x" + sent.hex()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send_raw(self, raw_transaction: bytes) -> bytes:
+        return bytes(
+            await self._with_retries(lambda: self.w3.eth.send_raw_transaction(raw_transaction))
+        )
+
+    async def _await_receipt(self, tx_hash: str) -> Receipt:
+        try:
+            raw = await self.w3.eth.wait_for_transaction_receipt(
+                HexStr(tx_hash), timeout=self._receipt_timeout_s, poll_latency=RECEIPT_POLL_S
+            )
+        except TimeExhausted:
+            message = f"no receipt for {tx_hash} in {self._receipt_timeout_s} s"
+            raise ChainTimeoutError(message) from None
+        if raw["status"] != 1:
+            raise TransactionRevertedError("reverted on inclusion", (), tx_hash)
+        address = raw.get("contractAddress")
+        return Receipt(
+            tx_hash=tx_hash,
+            block_number=int(raw["blockNumber"]),
+            gas_used=int(raw["gasUsed"]),
+            contract_address=str(address).lower() if address else None,
+            logs=tuple(raw["logs"]),
+        )
+
+    async def deploy(
+        self,
+        abi: Sequence[Mapping[str, Any]],
+        bytecode: str,
+        sender: Sender,
+        *args: Any,
+        value: int = 0,
+    ) -> Receipt:
+        """Deploy a contract; the receipt's `contract_address` is where it lives."""
+        factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)
+        return await self.transact(factory.constructor(*args), sender, value)
