@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NPM := node_modules/.installed
+FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
-.PHONY: setup test lint typecheck unit demo bench vectors clean
+.PHONY: setup test lint typecheck unit demo bench vectors clean contracts forge-test
 
 setup: $(STAMP_PY) $(STAMP_NPM)
 
@@ -29,7 +30,13 @@ typecheck: setup
 unit: setup
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+test: lint typecheck forge-test unit
+
+contracts: setup
+	$(PY) -m contracts.build
+
+forge-test: setup
+	$(FORGE) test
 
 demo: setup
 	$(BIN)/trustnode demo

@@ -133,9 +133,19 @@ def is_running(pid: int) -> bool:
     return True
 
 
+def is_anvil(pid: int) -> bool:
+    """True when `pid` runs our Anvil binary: a recycled pid is never signalled."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return False
+    return command == str(ANVIL_BINARY).encode()
+
+
 def stop_anvil(pid: int, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> None:
     """SIGTERM (Anvil dumps its state), then SIGKILL if it has not exited in time."""
-    if not is_running(pid):
+    if not is_anvil(pid):
+        _reap(pid)
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s

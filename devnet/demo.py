@@ -50,9 +50,9 @@ ETHER = 10**18
 DEMO_FEE = ETHER // 100
 #: Stands in for the block hash the Ledger will fix at submission.
 OFFLINE_BLOCK_HASH = keccak_hex(b"offline demo: no chain yet")
-#: Anvil's chain id and first deployment address, so the signatures are the devnet's.
+#: Anvil's chain id and the devnet's Ledger address (second deployment of dev account 0).
 DEMO_CHAIN_ID = 31337
-DEMO_LEDGER = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
+DEMO_LEDGER = "0xe7f1725e7734ce288f8367e1bb143e90bb3f0512"
 ZERO_RATIONALE = "0x" + "00" * 32
 
 

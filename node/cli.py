@@ -7,14 +7,20 @@ Errors the user can fix end with one line on stderr and exit code 2, never a tra
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-# The demo lives in devnet/, the layer above node/; only the CLI entry point reaches up.
+# The devnet lives in devnet/, the layer above node/; only the CLI entry point reaches up.
+from devnet.chain import DEFAULT_DEVNET_DIR, DevnetError, load_deployment, start_chain, stop_chain
 from devnet.demo import run_offline_demo
+from node.chain import ChainClient, ChainError
+from node.chain.ledger import LedgerClient, OnChainVerdict
 from node.tracefile import TraceFileError, read_traces
 from protocol.errors import ProtocolError
 from protocol.hdag import build_hdag
@@ -22,6 +28,9 @@ from protocol.hdag_validation import validate_hdag
 from protocol.models import Hdag, HdagNode
 
 EXIT_USAGE = 2
+EXIT_NOT_FINAL = 1
+_TRACE_ID = re.compile(r"^0x[0-9a-f]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 EXCERPT_CHARS = 60
 
 
@@ -92,6 +101,109 @@ def command_demo(args: argparse.Namespace, out: TextIO) -> int:
     return run_offline_demo(out)
 
 
+def command_devnet_up(args: argparse.Namespace, out: TextIO) -> int:
+    deployment = asyncio.run(start_chain(Path(args.dir), args.auditors))
+    out.write(
+        f"anvil   {deployment.rpc_url} (pid {deployment.anvil_pid}, chain {deployment.chain_id})\n"
+        f"registry {deployment.registry}\nledger   {deployment.ledger}\n"
+    )
+    for auditor in deployment.auditors:
+        out.write(f"auditor {auditor.address} stake {auditor.stake / 10**18:g} ETH\n")
+    out.write(f"deployment file: {Path(args.dir) / 'deployment.json'}\n")
+    return 0
+
+
+def command_devnet_down(args: argparse.Namespace, out: TextIO) -> int:
+    deployment = stop_chain(Path(args.dir))
+    out.write(f"stopped anvil (pid {deployment.anvil_pid})\n")
+    return 0
+
+
+def _ledger_location(args: argparse.Namespace) -> tuple[str, str]:
+    if args.rpc or args.ledger:
+        if not (args.rpc and args.ledger):
+            raise CliError("--rpc and --ledger go together")
+        if not _ADDRESS.match(args.ledger):
+            raise CliError(f"--ledger must be a 0x-prefixed 20-byte address, got {args.ledger!r}")
+        if not args.rpc.startswith(("http://", "https://")):
+            raise CliError(f"--rpc must be an http(s) URL, got {args.rpc!r}")
+        return args.rpc, args.ledger
+    deployment = load_deployment(Path(args.dir))
+    return deployment.rpc_url, deployment.ledger
+
+
+async def _read_verdict(rpc_url: str, ledger: str, trace_id: str) -> OnChainVerdict:
+    chain = ChainClient(rpc_url)
+    try:
+        return await LedgerClient(chain, ledger).verdict_of(trace_id)
+    finally:
+        await chain.close()
+
+
+def format_verdict(verdict: OnChainVerdict) -> str:
+    if not verdict.is_final:
+        return f"trace {verdict.trace_id}: not finalized on-chain"
+    counts = {name: 0 for name in ("VALID", "INVALID", "UNRESOLVED")}
+    for segment in verdict.segment_verdicts:
+        counts[segment.name] += 1
+    when = datetime.fromtimestamp(verdict.finalized_at, UTC).isoformat(timespec="seconds")
+    lines = [
+        f"trace {verdict.trace_id}: {verdict.verdict.name}",
+        f"segments: {len(verdict.segment_verdicts)} ("
+        + ", ".join(f"{count} {name}" for name, count in counts.items())
+        + ")",
+        f"finalized at {when}",
+    ]
+    if verdict.first_error >= 0:
+        lines.insert(1, f"first error: step {verdict.first_error}")
+    return "\n".join(lines)
+
+
+def verdict_json(verdict: OnChainVerdict) -> dict[str, Any]:
+    return {
+        "trace_id": verdict.trace_id,
+        "verdict": verdict.verdict.name,
+        "first_error": verdict.first_error,
+        "segment_verdicts": [segment.name for segment in verdict.segment_verdicts],
+        "finalized_at": verdict.finalized_at,
+    }
+
+
+def command_verdict(args: argparse.Namespace, out: TextIO) -> int:
+    trace_id = args.trace_id.lower()
+    if not _TRACE_ID.match(trace_id):
+        raise CliError(f"trace id must be 0x followed by 64 hex digits, got {args.trace_id!r}")
+    rpc_url, ledger = _ledger_location(args)
+    verdict = asyncio.run(_read_verdict(rpc_url, ledger, trace_id))
+    if args.json:
+        out.write(json.dumps(verdict_json(verdict)) + "\n")
+    else:
+        out.write(format_verdict(verdict) + "\n")
+    return 0 if verdict.is_final else EXIT_NOT_FINAL
+
+
+def _add_devnet_commands(commands: Any) -> None:
+    devnet = commands.add_parser("devnet", help="a local devnet: Anvil, contracts, auditors")
+    actions = devnet.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = actions.add_parser("up", help="start Anvil, deploy, register staked dev auditors")
+    up.add_argument("--auditors", type=int, default=5, help="dev auditors to register (1-9)")
+    up.add_argument("--dir", default=str(DEFAULT_DEVNET_DIR), help="devnet directory")
+    up.set_defaults(handler=command_devnet_up)
+    down = actions.add_parser("down", help="stop what `devnet up` started, by process id")
+    down.add_argument("--dir", default=str(DEFAULT_DEVNET_DIR), help="devnet directory")
+    down.set_defaults(handler=command_devnet_down)
+
+
+def _add_verdict_command(commands: Any) -> None:
+    verdict = commands.add_parser("verdict", help="read a trace's verdict from the Ledger")
+    verdict.add_argument("trace_id", help="0x-prefixed trace id")
+    verdict.add_argument("--json", action="store_true", help="print one JSON object")
+    verdict.add_argument("--dir", default=str(DEFAULT_DEVNET_DIR), help="devnet directory")
+    verdict.add_argument("--rpc", help="JSON-RPC URL of the chain (with --ledger)")
+    verdict.add_argument("--ledger", help="Ledger contract address (with --rpc)")
+    verdict.set_defaults(handler=command_verdict)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trustnode", description="TRUST node: decentralized auditing of LLM reasoning."
@@ -107,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="audit the shipped example traces (offline protocol walk-through today)"
     )
     demo.set_defaults(handler=command_demo)
+    _add_devnet_commands(commands)
+    _add_verdict_command(commands)
     return parser
 
 
@@ -118,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args, sys.stdout)
-    except (TraceFileError, CliError, ProtocolError) as exc:
+    except (TraceFileError, CliError, ProtocolError, DevnetError, ChainError) as exc:
         print(f"trustnode: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:

@@ -19,6 +19,7 @@ from eth_typing import HexStr
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.contract import AsyncContract
 from web3.exceptions import (
+    BadFunctionCallOutput,
     ContractCustomError,
     ContractLogicError,
     ContractPanicError,
@@ -26,8 +27,10 @@ from web3.exceptions import (
     TimeExhausted,
     Web3RPCError,
 )
+from web3.types import TxParams
 
 from node.chain.errors import (
+    ChainError,
     ChainTimeoutError,
     ChainUnavailableError,
     TransactionRevertedError,
@@ -51,6 +54,21 @@ _TRANSIENT = (
 _NONCE_TROUBLE = ("nonce too low", "nonce too high", "already known", "replacement transaction")
 
 T = TypeVar("T")
+
+
+def _describe(exc: BaseException) -> str:
+    """A short cause for an unreachable endpoint: the innermost OS error when there is one."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    return type(exc).__name__
+
+
+def checksum(address: str) -> str:
+    """web3 wants EIP-55 checksummed addresses; the protocol keeps them lowercase."""
+    return str(AsyncWeb3.to_checksum_address(address))
 
 
 @dataclass(frozen=True)
@@ -134,7 +152,10 @@ class ChainClient:
                 return await operation()
             except _TRANSIENT as exc:
                 if attempt == self._retries:
-                    raise ChainUnavailableError(f"{self.rpc_url}: {exc!r}") from exc
+                    raise ChainUnavailableError(
+                        f"cannot reach the chain at {self.rpc_url} "
+                        f"after {self._retries + 1} attempts ({_describe(exc)})"
+                    ) from exc
                 await asyncio.sleep(delay)  # backoff between retries of a failed request
                 delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
@@ -167,6 +188,10 @@ class ChainClient:
             return await self._with_retries(lambda: function.call(block_identifier=block))
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
             raise self._revert(exc) from None
+        except BadFunctionCallOutput:
+            raise ChainError(
+                f"no contract answering {function.fn_name} at {function.address}"
+            ) from None
 
     async def _allocator(self, sender: Sender) -> NonceAllocator:
         key = (sender.address, await self.chain_id())
@@ -184,7 +209,8 @@ class ChainClient:
             "value": value,
         }
         try:
-            gas = await self._with_retries(lambda: function.estimate_gas(params))
+            # "pending": the block the transaction will land in (block.number-keyed state).
+            gas = await self._with_retries(lambda: function.estimate_gas(params, "pending"))
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
             raise self._revert(exc) from None
         params |= {"gas": gas * GAS_MARGIN_NUM // GAS_MARGIN_DEN, "chainId": await self.chain_id()}
@@ -253,7 +279,7 @@ class ChainClient:
             message = f"no receipt for {tx_hash} in {self._receipt_timeout_s} s"
             raise ChainTimeoutError(message) from None
         if raw["status"] != 1:
-            raise TransactionRevertedError("reverted on inclusion", (), tx_hash)
+            raise await self._explain_failure(tx_hash, int(raw["blockNumber"]), int(raw["gasUsed"]))
         address = raw.get("contractAddress")
         return Receipt(
             tx_hash=tx_hash,
@@ -262,6 +288,22 @@ class ChainClient:
             contract_address=str(address).lower() if address else None,
             logs=tuple(raw["logs"]),
         )
+
+    async def _explain_failure(
+        self, tx_hash: str, block_number: int, gas_used: int
+    ) -> TransactionRevertedError:
+        """Replay a failed transaction as a call on its parent block to recover the revert."""
+        sent = await self._with_retries(lambda: self.w3.eth.get_transaction(HexStr(tx_hash)))
+        replay: TxParams = {"from": sent["from"], "value": sent["value"], "data": sent["input"]}
+        if sent.get("to"):
+            replay["to"] = sent["to"]
+        try:
+            await self._with_retries(lambda: self.w3.eth.call(replay, block_number - 1))
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            return self._revert(exc, tx_hash)
+        if gas_used >= int(sent["gas"]):
+            return TransactionRevertedError("OutOfGas", (gas_used,), tx_hash)
+        return TransactionRevertedError("reverted on inclusion", (), tx_hash)
 
     async def deploy(
         self,

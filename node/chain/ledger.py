@@ -1,0 +1,193 @@
+"""Typed access to the Registry and Ledger contracts, in the protocol's own models.
+
+Nothing here decides anything: the contracts re-check every report, and readers get exactly
+what the contract stores (a verdict is read from the chain, never from a node's database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from web3.contract import AsyncContract
+
+from contracts import load_artifact
+from node.chain.client import ChainClient, Receipt, Sender, checksum
+from protocol.encoding import from_hex, to_hex
+from protocol.models import Auditor, Reveal, SegmentVerdict, Tier, TraceVerdict
+
+#: The Ledger stores "no first error" as type(uint32).max.
+NO_FIRST_ERROR = 2**32 - 1
+
+
+@dataclass(frozen=True)
+class Absence:
+    """An auditor assigned to `segments` in `round` that did not reveal."""
+
+    auditor: str
+    round: int
+    segments: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class OnChainVerdict:
+    trace_id: str
+    verdict: TraceVerdict
+    #: Index among the trace's steps of the first error; -1 when there is none.
+    first_error: int
+    segment_verdicts: tuple[SegmentVerdict, ...]
+    finalized_at: int
+
+    @property
+    def is_final(self) -> bool:
+        return self.verdict is not TraceVerdict.NONE
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    min_fee: int
+    dispute_window_s: int
+
+
+@dataclass(frozen=True)
+class SubmittedTrace:
+    receipt: Receipt
+    seed: str
+    snapshot_block: int
+
+
+def compute_tier_mask(tiers: Sequence[Tier]) -> int:
+    """Bit i set for Tier i, as `Registry.register` takes it."""
+    return sum(1 << int(tier) for tier in set(tiers))
+
+
+def _reveal_tuple(reveal: Reveal) -> tuple[Any, ...]:
+    votes = [
+        (entry.segment, int(entry.vote), entry.confidence, from_hex(entry.rationale))
+        for entry in reveal.votes
+    ]
+    return (
+        checksum(reveal.auditor),
+        reveal.round,
+        votes,
+        from_hex(reveal.salt),
+        from_hex(reveal.signature),
+    )
+
+
+def sort_reveals(reveals: Sequence[Reveal]) -> list[Reveal]:
+    """The order `finalize` requires: by round, then auditor address."""
+    return sorted(reveals, key=lambda reveal: (reveal.round, int(reveal.auditor, 16)))
+
+
+def _absence_tuple(absence: Absence) -> tuple[Any, ...]:
+    return (checksum(absence.auditor), absence.round, list(absence.segments))
+
+
+class LedgerClient:
+    """Registry and Ledger at known addresses, reached through one ChainClient."""
+
+    def __init__(self, chain: ChainClient, ledger: str, registry: str | None = None) -> None:
+        """`registry` is needed only for the Registry calls (readers of verdicts can omit it)."""
+        self.chain = chain
+        self.ledger_address = ledger.lower()
+        self.ledger = chain.contract(ledger, load_artifact("Ledger").abi)
+        self._registry = (
+            None if registry is None else chain.contract(registry, load_artifact("Registry").abi)
+        )
+
+    @property
+    def registry(self) -> AsyncContract:
+        if self._registry is None:
+            raise ValueError("this LedgerClient was made without a Registry address")
+        return self._registry
+
+    # --- Registry ------------------------------------------------------------------------------
+
+    async def register(
+        self, sender: Sender, tiers: Sequence[Tier], x25519: bytes, peer_id: bytes, stake: int
+    ) -> Receipt:
+        function = self.registry.functions.register(compute_tier_mask(tiers), x25519, peer_id)
+        return await self.chain.transact(function, sender, value=stake)
+
+    async def stake_of(self, auditor: str) -> int:
+        return int(await self.chain.call(self.registry.functions.stakeOf(checksum(auditor))))
+
+    async def auditor_at(self, auditor: str, block: int) -> Auditor | None:
+        """The auditor's stake and tiers as the Registry snapshotted them at `block`."""
+        function = self.registry.functions.stakeAndTiersAt(checksum(auditor), block)
+        stake, mask = await self.chain.call(function)
+        if stake == 0:
+            return None
+        tiers = tuple(tier for tier in Tier if mask >> int(tier) & 1)
+        return Auditor(address=auditor.lower(), stake=int(stake), tiers=tiers)
+
+    async def tier_stake_at(self, tier: Tier, block: int) -> int:
+        return int(await self.chain.call(self.registry.functions.tierStakeAt(int(tier), block)))
+
+    # --- Ledger --------------------------------------------------------------------------------
+
+    async def submit_trace(
+        self, sender: Sender, trace_id: str, root: str, k: int, layout: bytes, fee: int
+    ) -> SubmittedTrace:
+        function = self.ledger.functions.submitTrace(from_hex(trace_id), from_hex(root), k, layout)
+        receipt = await self.chain.transact(function, sender, value=fee)
+        event = self._event(receipt, "TraceSubmitted")
+        return SubmittedTrace(receipt, to_hex(bytes(event["seed"])), receipt.block_number - 1)
+
+    async def finalize(
+        self,
+        sender: Sender,
+        trace_id: str,
+        layout: bytes,
+        reveals: Sequence[Reveal],
+        absences: Sequence[Absence] = (),
+    ) -> Receipt:
+        function = self.ledger.functions.finalize(
+            from_hex(trace_id),
+            layout,
+            [_reveal_tuple(reveal) for reveal in sort_reveals(reveals)],
+            [_absence_tuple(absence) for absence in absences],
+        )
+        return await self.chain.transact(function, sender)
+
+    def events(self, receipt: Receipt, name: str) -> list[Mapping[str, Any]]:
+        """Decoded arguments of every `name` event the Ledger or Registry emitted in `receipt`."""
+        found: list[Mapping[str, Any]] = []
+        contracts = [self.ledger] + ([self._registry] if self._registry is not None else [])
+        for contract in contracts:
+            if not any(entry.get("name") == name for entry in contract.abi):
+                continue
+            event = getattr(contract.events, name)()
+            topic = bytes.fromhex(str(event.topic).removeprefix("0x"))
+            for log in receipt.logs:
+                same_emitter = str(log["address"]).lower() == str(contract.address).lower()
+                if same_emitter and bytes(log["topics"][0]) == topic:
+                    found.append(event.process_log(log)["args"])
+        return found
+
+    async def verdict_of(self, trace_id: str) -> OnChainVerdict:
+        raw = await self.chain.call(self.ledger.functions.verdictOf(from_hex(trace_id)))
+        verdict, first_error, segments, finalized_at = raw
+        return OnChainVerdict(
+            trace_id=trace_id,
+            verdict=TraceVerdict(verdict),
+            first_error=-1 if first_error == NO_FIRST_ERROR else int(first_error),
+            segment_verdicts=tuple(SegmentVerdict(b) for b in bytes(segments)),
+            finalized_at=int(finalized_at),
+        )
+
+    async def settings(self) -> LedgerSettings:
+        min_fee = await self.chain.call(self.ledger.functions.minFee())
+        window = await self.chain.call(self.ledger.functions.disputeWindow())
+        return LedgerSettings(int(min_fee), int(window))
+
+    async def domain_separator(self) -> bytes:
+        return bytes(await self.chain.call(self.ledger.functions.domainSeparator()))
+
+    def _event(self, receipt: Receipt, name: str) -> Mapping[str, Any]:
+        found = self.events(receipt, name)
+        if not found:
+            raise LookupError(f"no {name} event in transaction {receipt.tx_hash}")
+        return found[0]

@@ -1,0 +1,205 @@
+"""Differential tests: the Ledger contract on a real Anvil agrees with `protocol/`.
+
+Every audit is submitted and finalized on-chain by `devnet.direct_audit`; the protocol computes
+the same audit beside it. Verdicts, first errors, per-segment verdicts, rewards and slashes must
+be identical, for planted examples and for hypothesis-generated auditor behaviours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from devnet.accounts import dev_private_key
+from devnet.anvil import start_anvil, stop_anvil
+from devnet.deployment import deploy_contracts, register_dev_auditors
+from devnet.direct_audit import DirectAudit, VoteRule, run_direct_audit
+from node.chain import ChainClient, Sender
+from node.chain.ledger import LedgerClient
+from protocol.eip712 import compute_domain_separator
+from protocol.models import Segment, Trace, Vote
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "examples" / "traces").glob("*.json"))
+PLANTED = ("6 * 15 = 80", "47 > 52")
+AUDITORS = 5
+FEE = 10**16
+_nonce = itertools.count()
+
+
+@dataclass(frozen=True)
+class Chain:
+    rpc_url: str
+    registry: str
+    ledger: str
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+    anvil = start_anvil(tmp_path_factory.mktemp("parity"))
+
+    async def deploy() -> Chain:
+        client = ChainClient(anvil.rpc_url)
+        try:
+            deployer = Sender.from_key(dev_private_key(0))
+            registry, ledger, _ = await deploy_contracts(client, deployer)
+            await register_dev_auditors(LedgerClient(client, ledger, registry), AUDITORS)
+            return Chain(anvil.rpc_url, registry, ledger)
+        finally:
+            await client.close()
+
+    try:
+        yield asyncio.run(deploy())
+    finally:
+        stop_anvil(anvil.pid)
+
+
+def _fresh(trace: Trace) -> Trace:
+    """The same reasoning under a new id: a trace id can be submitted once only."""
+    return trace.model_copy(update={"metadata": {"parity_nonce": next(_nonce)}})
+
+
+def _example(name: str) -> Trace:
+    path = REPO / "examples" / "traces" / f"{name}.json"
+    return _fresh(Trace.model_validate_json(path.read_bytes()))
+
+
+def honest(address: str, segment: Segment) -> Vote | None:
+    return Vote.INVALID if any(marker in segment.text for marker in PLANTED) else Vote.VALID
+
+
+def _audit(chain: Chain, trace: Trace, k: int, rule: VoteRule) -> DirectAudit:
+    async def run() -> DirectAudit:
+        client = ChainClient(chain.rpc_url)
+        try:
+            ledger = LedgerClient(client, chain.ledger, chain.registry)
+            keys = [dev_private_key(i) for i in range(1, AUDITORS + 1)]
+            submitter = Sender.from_key(dev_private_key(0))
+            return await run_direct_audit(ledger, submitter, keys, trace, k, rule, FEE)
+        finally:
+            await client.close()
+
+    return asyncio.run(run())
+
+
+#: What the generated audits exercised, checked at the end so the property cannot pass vacuously.
+COVERAGE: Counter[str] = Counter()
+
+
+def _assert_parity(chain: Chain, audit: DirectAudit) -> None:
+    """The contract's stored verdict and emitted payouts equal the protocol's computation."""
+    outcome, verdict = audit.outcome, audit.verdict
+    COVERAGE[verdict.verdict.name] += 1
+    COVERAGE["escalated"] += bool(outcome.escalations)
+    COVERAGE["slashed"] += bool(audit.payouts.slashes)
+    COVERAGE["absent"] += bool(audit.absences)
+    assert verdict.verdict is outcome.trace_verdict
+    assert verdict.first_error == outcome.first_error
+    expected_segments = [outcome.verdicts[i] for i in range(len(audit.hdag.nodes))]
+    assert list(verdict.segment_verdicts) == expected_segments
+    rewards, slashes = _payout_events(chain, audit)
+    assert rewards == audit.payouts.rewards
+    assert slashes == audit.payouts.slashes
+
+
+def _payout_events(chain: Chain, audit: DirectAudit) -> tuple[dict[str, int], dict[str, int]]:
+    async def read() -> tuple[dict[str, int], dict[str, int]]:
+        client = ChainClient(chain.rpc_url)
+        try:
+            ledger = LedgerClient(client, chain.ledger, chain.registry)
+            receipt = audit.finalize_receipt
+            rewards = {
+                str(event["auditor"]).lower(): int(event["amount"])
+                for event in ledger.events(receipt, "RewardCredited")
+            }
+            slashes = {
+                str(event["auditor"]).lower(): int(event["amount"])
+                for event in ledger.events(receipt, "AuditorPenalized")
+            }
+            return rewards, {auditor: amount for auditor, amount in slashes.items() if amount}
+        finally:
+            await client.close()
+
+    return asyncio.run(read())
+
+
+def test_domain_separator_matches_the_protocol(chain: Chain) -> None:
+    async def read() -> bytes:
+        client = ChainClient(chain.rpc_url)
+        try:
+            return await LedgerClient(client, chain.ledger).domain_separator()
+        finally:
+            await client.close()
+
+    assert asyncio.run(read()) == compute_domain_separator(31337, chain.ledger)
+
+
+def test_planted_arithmetic_error_is_flawed_on_chain(chain: Chain) -> None:
+    audit = _audit(chain, _example("flawed-arithmetic"), 3, honest)
+    assert audit.verdict.verdict.name == "FLAWED"
+    assert audit.verdict.first_error == 0
+    _assert_parity(chain, audit)
+
+
+def test_sound_trace_is_sound_on_chain(chain: Chain) -> None:
+    audit = _audit(chain, _example("sound-apples"), 5, honest)
+    assert audit.verdict.verdict.name == "SOUND"
+    assert audit.verdict.first_error == -1
+    _assert_parity(chain, audit)
+
+
+BEHAVIOURS = ("honest", "flip", "abstain", "absent", "always-valid")
+
+
+def _rule(behaviours: dict[str, str]) -> VoteRule:
+    def vote(address: str, segment: Segment) -> Vote | None:
+        truth = honest(address, segment)
+        behaviour = behaviours.get(address, "honest")
+        if behaviour == "flip":
+            return Vote.VALID if truth is Vote.INVALID else Vote.INVALID
+        if behaviour == "abstain":
+            return Vote.ABSTAIN
+        if behaviour == "absent":
+            return None
+        if behaviour == "always-valid":
+            return Vote.VALID
+        return truth
+
+    return vote
+
+
+ADDRESSES = [Sender.from_key(dev_private_key(i)).address for i in range(1, AUDITORS + 1)]
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    example=st.sampled_from([path.stem for path in EXAMPLES]),
+    k=st.integers(1, 5),
+    behaviours=st.lists(st.sampled_from(BEHAVIOURS), min_size=AUDITORS, max_size=AUDITORS),
+)
+def test_contract_matches_protocol_for_any_behaviour(
+    chain: Chain, example: str, k: int, behaviours: list[str]
+) -> None:
+    rule = _rule(dict(zip(ADDRESSES, behaviours, strict=True)))
+    _assert_parity(chain, _audit(chain, _example(example), k, rule))
+
+
+def test_generated_audits_covered_every_outcome() -> None:
+    """Runs after the property (file order): it must have met every verdict and penalty."""
+    assert EXAMPLES and json.loads(EXAMPLES[0].read_text())
+    print(dict(COVERAGE))
+    for seen in ("SOUND", "FLAWED", "INCONCLUSIVE", "escalated", "slashed", "absent"):
+        assert COVERAGE[seen] > 0, f"no generated audit was {seen}: {dict(COVERAGE)}"
