@@ -43,6 +43,7 @@ demo: setup
 
 bench: setup
 	$(PY) benchmarks/hdag.py
+	$(PY) benchmarks/gas.py
 
 vectors: setup
 	$(PY) tests/vectors/generate.py

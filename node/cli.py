@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 # The devnet lives in devnet/, the layer above node/; only the CLI entry point reaches up.
 from devnet.chain import DEFAULT_DEVNET_DIR, DevnetError, load_deployment, start_chain, stop_chain
-from devnet.demo import run_offline_demo
+from devnet.demo import run_demo
 from node.chain import ChainClient, ChainError
 from node.chain.ledger import LedgerClient, OnChainVerdict
 from node.tracefile import TraceFileError, read_traces
@@ -98,7 +98,7 @@ def command_segment(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def command_demo(args: argparse.Namespace, out: TextIO) -> int:
-    return run_offline_demo(out)
+    return asyncio.run(run_demo(out))
 
 
 def command_devnet_up(args: argparse.Namespace, out: TextIO) -> int:
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_argument("--json", action="store_true", help="print one JSON object per trace")
     segment.set_defaults(handler=command_segment)
     demo = commands.add_parser(
-        "demo", help="audit the shipped example traces (offline protocol walk-through today)"
+        "demo", help="audit the example traces on a throwaway Anvil devnet, verdicts from chain"
     )
     demo.set_defaults(handler=command_demo)
     _add_devnet_commands(commands)

@@ -3,6 +3,10 @@
 The domain binds every signature to one chain and one Ledger deployment, so a vote signed for a
 devnet cannot be replayed on another chain or contract. Struct hashes follow EIP-712 exactly:
 arrays of structs hash to keccak of the concatenated member struct hashes.
+
+A reveal commits to its votes' rationales with one hash (`rationales`, keccak of the per-vote
+rationale hashes in vote order) rather than one field per vote: the contract never reads a
+rationale, so each one would be 32 bytes of calldata per vote for nothing.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from protocol.models import Commit, Report, Reveal, VoteEntry
 from protocol.params import EIP712_DOMAIN_NAME, EIP712_DOMAIN_VERSION
 
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-VOTE_TYPE = "Vote(uint32 segment,uint8 vote,uint16 confidence,bytes32 rationale)"
+VOTE_TYPE = "Vote(uint32 segment,uint8 vote,uint16 confidence)"
 COMMIT_TYPE = "Commit(bytes32 traceId,uint8 round,address auditor,bytes32 commitment)"
 REVEAL_TYPE = (
-    "Reveal(bytes32 traceId,uint8 round,address auditor,Vote[] votes,bytes32 salt)" + VOTE_TYPE
+    "Reveal(bytes32 traceId,uint8 round,address auditor,Vote[] votes,bytes32 rationales,"
+    "bytes32 salt)" + VOTE_TYPE
 )
 REPORT_TYPE = "Report(bytes32 traceId,Reveal[] reveals)" + REVEAL_TYPE
 
@@ -44,13 +49,17 @@ def compute_vote_hash(entry: VoteEntry) -> bytes:
         + abi_uint(entry.segment, 32)
         + abi_uint(int(entry.vote), 8)
         + abi_uint(entry.confidence, 16)
-        + abi_bytes32(entry.rationale)
     )
 
 
 def compute_votes_hash(votes: Sequence[VoteEntry]) -> bytes:
     """EIP-712 hash of a `Vote[]`: keccak of the concatenated vote struct hashes."""
     return keccak(b"".join(compute_vote_hash(entry) for entry in votes))
+
+
+def compute_rationales_hash(votes: Sequence[VoteEntry]) -> bytes:
+    """The `rationales` field of a Reveal: keccak of the per-vote rationale hashes in vote order."""
+    return keccak(b"".join(abi_bytes32(entry.rationale) for entry in votes))
 
 
 def compute_commit_struct_hash(trace_id: str, round_: int, auditor: str, commitment: str) -> bytes:
@@ -72,6 +81,7 @@ def compute_reveal_struct_hash(
         + abi_uint(round_, 8)
         + abi_address(auditor)
         + compute_votes_hash(votes)
+        + compute_rationales_hash(votes)
         + abi_bytes32(salt)
     )
 

@@ -4,10 +4,12 @@ An auditor commits once per trace and round to its whole vote vector, so the con
 one signature per auditor and round, not one per vote. The commitment binds the votes, a secret
 salt, the auditor, the trace and the round:
 
-    commitment = keccak(abi.encode(bytes32 votesHash, bytes32 salt, address auditor,
-                                   bytes32 traceId, uint8 round))
+    commitment = keccak(abi.encode(bytes32 votesHash, bytes32 rationales, bytes32 salt,
+                                   address auditor, bytes32 traceId, uint8 round))
 
-where votesHash is the EIP-712 hash of the `Vote[]` (`protocol.eip712.compute_votes_hash`).
+where votesHash is the EIP-712 hash of the `Vote[]` (`protocol.eip712.compute_votes_hash`) and
+rationales the hash of the per-vote rationale hashes in vote order
+(`protocol.eip712.compute_rationales_hash`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ import math
 from collections.abc import Sequence
 from itertools import pairwise
 
-from protocol.eip712 import compute_commit_digest, compute_reveal_digest, compute_votes_hash
+from protocol.eip712 import (
+    compute_commit_digest,
+    compute_rationales_hash,
+    compute_reveal_digest,
+    compute_votes_hash,
+)
 from protocol.encoding import abi_address, abi_bytes32, abi_uint, keccak_hex
 from protocol.errors import VoteError
 from protocol.models import Commit, Reveal, VoteEntry
@@ -33,6 +40,7 @@ def compute_commitment(
     """The commitment hash that a later reveal of (votes, salt) must reproduce."""
     return keccak_hex(
         compute_votes_hash(votes)
+        + compute_rationales_hash(votes)
         + abi_bytes32(salt)
         + abi_address(auditor)
         + abi_bytes32(trace_id)

@@ -153,8 +153,7 @@ abstract contract Disputes is LedgerBase {
         pure
         returns (bytes32)
     {
-        uint256 length = reveal.votes.length;
-        if (length == 0) revert EmptyVotes(reveal.auditor);
+        uint256 length = _voteCount(reveal.votes, reveal.auditor);
         bytes32[] memory hashes = new bytes32[](length);
         uint256 previous;
         for (uint256 i = 0; i < length; ++i) {
@@ -173,8 +172,7 @@ abstract contract Disputes is LedgerBase {
         Snapshot memory snap = _loadSnapshot(trace);
         Voter memory voter = _loadVoter(snap, reveal.auditor, reveal.round);
         bytes memory routing = _segmentRecords[traceId];
-        uint256 length = reveal.votes.length;
-        if (length == 0) revert EmptyVotes(voter.auditor);
+        uint256 length = _voteCount(reveal.votes, voter.auditor);
         bytes32[] memory hashes = new bytes32[](length);
         uint256 previous;
         for (uint256 i = 0; i < length; ++i) {
@@ -185,24 +183,23 @@ abstract contract Disputes is LedgerBase {
         return _hashWords(hashes);
     }
 
-    /// @dev Whether two segment-sorted vote vectors differ in vote or confidence on a segment
-    /// both contain (differing rationales alone are no evidence).
-    function _isConflicting(VoteEntry[] calldata a, VoteEntry[] calldata b)
-        private
-        pure
-        returns (bool)
-    {
+    /// @dev Whether two segment-sorted packed vote vectors differ in vote or confidence on a
+    /// segment both contain (the rationales commitment alone is no evidence). Both were
+    /// checked to be whole 7-byte entries.
+    function _isConflicting(bytes calldata a, bytes calldata b) private pure returns (bool) {
+        uint256 lengthA = a.length / _VOTE_BYTES;
+        uint256 lengthB = b.length / _VOTE_BYTES;
         uint256 i = 0;
         uint256 j = 0;
-        while (i < a.length && j < b.length) {
-            uint32 segmentA = a[i].segment;
-            uint32 segmentB = b[j].segment;
+        while (i < lengthA && j < lengthB) {
+            (uint256 segmentA, uint256 voteA, uint256 confidenceA) = _unpackVote(a, i);
+            (uint256 segmentB, uint256 voteB, uint256 confidenceB) = _unpackVote(b, j);
             if (segmentA < segmentB) {
                 ++i;
             } else if (segmentB < segmentA) {
                 ++j;
             } else {
-                if (a[i].vote != b[j].vote || a[i].confidence != b[j].confidence) return true;
+                if (voteA != voteB || confidenceA != confidenceB) return true;
                 ++i;
                 ++j;
             }

@@ -68,7 +68,6 @@ contract Ledger is Disputes {
         trace.snapshotBlock = uint48(snapshot);
         trace.k = k;
         trace.segmentCount = uint16(segmentLayout.length / Consensus.LAYOUT_ENTRY_BYTES);
-        trace.root = root;
         trace.seed = seed;
         trace.layoutHash = keccak256(segmentLayout);
         trace.fee = uint128(msg.value);
@@ -178,19 +177,17 @@ contract Ledger is Disputes {
 
     /// @dev Adds `voter`'s stake to the tally slot of each of its votes after checking them
     /// (order, values, assignment); returns the EIP-712 hash of the vote vector.
-    /// The loop is assembly because it runs once per vote: it reads each 4-word `VoteEntry`
-    /// straight from calldata. Every word it hashes is range-checked first (segment below the
-    /// count, vote <= 2, confidence <= 10000), so the hash equals the typed EIP-712 hash, and the
-    /// assignment test is `Consensus.isWithinBound` with the round's tier and bound.
+    /// The loop is assembly because it runs once per vote: it reads each packed 7-byte vote
+    /// straight from calldata and range-checks it (segment below the count, vote <= 2,
+    /// confidence <= 10000) before hashing the typed `Vote` struct; the assignment test is
+    /// `Consensus.isWithinBound` with the round's tier and bound.
     function _tallyVotes(
         Context memory ctx,
         uint256[] memory sums,
         Voter memory voter,
-        VoteEntry[] calldata votes
+        bytes calldata votes
     ) private pure returns (bytes32) {
-        uint256 length = votes.length;
-        if (length == 0) revert EmptyVotes(voter.auditor);
-        bytes32[] memory hashes = new bytes32[](length);
+        bytes32[] memory hashes = new bytes32[](_voteCount(votes, voter.auditor));
         (uint256 failure, uint256 segment) =
             _tallyLoop(ctx.route, ctx.snap, sums, voter, votes, hashes);
         if (failure == _BAD_SEGMENT) revert InvalidSegment(voter.auditor, uint32(segment));
@@ -201,23 +198,25 @@ contract Ledger is Disputes {
         return _hashWords(hashes);
     }
 
-    /// @dev The per-vote loop of `_tallyVotes`; returns a failure code and its segment.
-    /// Memory offsets: Voter {auditor, round, stake, tierMask, bound, doubledBound},
-    /// Snapshot {seed, k, blockNumber, count, tierStakes*}; `route.length` is the count.
+    /// @dev The per-vote loop of `_tallyVotes` over `hashes.length` packed votes; returns a
+    /// failure code and its segment. Memory offsets: Voter {auditor, round, stake, tierMask,
+    /// bound, doubledBound}, Snapshot {seed, k, blockNumber, count, tierStakes*};
+    /// `route.length` is the count.
     function _tallyLoop(
         uint256[] memory route,
         Snapshot memory snap,
         uint256[] memory sums,
         Voter memory voter,
-        VoteEntry[] calldata votes,
+        bytes calldata votes,
         bytes32[] memory hashes
     ) private pure returns (uint256 failure, uint256 segment) {
         assembly ("memory-safe") {
-            for { let i := 0 } lt(i, votes.length) { i := add(i, 1) } {
+            for { let i := 0 } lt(i, mload(hashes)) { i := add(i, 1) } {
                 {
-                    let entry := add(votes.offset, shl(7, i))
+                    // One load holds the whole entry; the bytes after it are shifted out.
+                    let word := calldataload(add(votes.offset, mul(i, 7)))
                     let previous := segment
-                    segment := calldataload(entry)
+                    segment := shr(224, word)
                     if or(
                         iszero(lt(segment, mload(route))),
                         and(gt(i, 0), iszero(gt(segment, previous)))
@@ -225,16 +224,18 @@ contract Ledger is Disputes {
                         failure := 1 // _BAD_SEGMENT
                         break
                     }
-                    let vote := calldataload(add(entry, 0x20))
-                    if or(gt(vote, 2), gt(calldataload(add(entry, 0x40)), 10000)) {
+                    let vote := and(shr(216, word), 0xff)
+                    let confidence := and(shr(200, word), 0xffff)
+                    if or(gt(vote, 2), gt(confidence, 10000)) {
                         failure := 2 // _BAD_VOTE
                         break
                     }
-                    // Every hashed word is now range-checked, so this is the typed hash.
                     let ptr := mload(0x40)
                     mstore(ptr, _VOTE_TYPEHASH)
-                    calldatacopy(add(ptr, 0x20), entry, 0x80)
-                    mstore(add(add(hashes, 0x20), shl(5, i)), keccak256(ptr, 0xa0))
+                    mstore(add(ptr, 0x20), segment)
+                    mstore(add(ptr, 0x40), vote)
+                    mstore(add(ptr, 0x60), confidence)
+                    mstore(add(add(hashes, 0x20), shl(5, i)), keccak256(ptr, 0x80))
                     let slot := add(add(sums, 0x20), shl(5, add(shl(2, segment), vote)))
                     mstore(slot, add(mload(slot), mload(add(voter, 0x40))))
                 }
@@ -464,15 +465,15 @@ contract Ledger is Disputes {
         uint256 stake = ctx.revealStakes[index];
         party.auditor = reveal.auditor;
         party.stake = stake;
-        VoteEntry[] calldata votes = reveal.votes;
+        bytes calldata votes = reveal.votes;
         uint256[] memory route = ctx.route;
         uint256 weight = 0;
         uint256 strikes = 0;
         assembly ("memory-safe") {
-            for { let i := 0 } lt(i, votes.length) { i := add(i, 1) } {
-                let entry := add(votes.offset, shl(7, i))
-                let vote := calldataload(add(entry, 0x20))
-                let verdict := and(mload(add(add(route, 0x20), shl(5, calldataload(entry)))), 3)
+            for { let i := 0 } lt(i, div(votes.length, 7)) { i := add(i, 1) } {
+                let word := calldataload(add(votes.offset, mul(i, 7)))
+                let vote := and(shr(216, word), 0xff)
+                let verdict := and(mload(add(add(route, 0x20), shl(5, shr(224, word)))), 3)
                 if verdict {
                     switch eq(vote, verdict)
                     case 1 { weight := add(weight, stake) }

@@ -36,14 +36,16 @@ abstract contract LedgerBase is ILedger, EIP712, ReentrancyGuardTransient {
     /// @notice Largest committee size.
     uint256 public constant MAX_COMMITTEE_SIZE = Consensus.MAX_COMMITTEE_SIZE;
 
-    /// @dev keccak256("Vote(uint32 segment,uint8 vote,uint16 confidence,bytes32 rationale)"),
-    /// as a literal so assembly can use it (the tests recompute it from the type string).
+    /// @dev keccak256("Vote(uint32 segment,uint8 vote,uint16 confidence)"), as a literal so
+    /// assembly can use it (the tests recompute it from the type string).
     bytes32 internal constant _VOTE_TYPEHASH =
-        0xb605acf84cb503424913729e2040f9bfe7eca909c55b5a7ff3614979ff4c1a1d;
+        0x914c4644b96ab775d8822d3e0f1a6ddfe39c09e58f968e722ef3f627f4e2f402;
     bytes32 private constant _REVEAL_TYPEHASH = keccak256(
-        "Reveal(bytes32 traceId,uint8 round,address auditor,Vote[] votes,bytes32 salt)"
-        "Vote(uint32 segment,uint8 vote,uint16 confidence,bytes32 rationale)"
+        "Reveal(bytes32 traceId,uint8 round,address auditor,Vote[] votes,bytes32 rationales,"
+        "bytes32 salt)Vote(uint32 segment,uint8 vote,uint16 confidence)"
     );
+    /// @dev Bytes of one packed vote: uint32 segment, uint8 vote, uint16 confidence.
+    uint256 internal constant _VOTE_BYTES = 7;
 
     uint256 internal constant _VERDICT_MASK = 0x03;
     uint256 internal constant _TIER_MASK = 0x03;
@@ -182,7 +184,13 @@ abstract contract LedgerBase is ILedger, EIP712, ReentrancyGuardTransient {
     {
         bytes32 structHash = keccak256(
             abi.encode(
-                _REVEAL_TYPEHASH, traceId, reveal.round, reveal.auditor, votesHash, reveal.salt
+                _REVEAL_TYPEHASH,
+                traceId,
+                reveal.round,
+                reveal.auditor,
+                votesHash,
+                reveal.rationales,
+                reveal.salt
             )
         );
         (address signer, ECDSA.RecoverError err,) =
@@ -199,34 +207,48 @@ abstract contract LedgerBase is ILedger, EIP712, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Vote `i` of a calldata vote vector: its segment, its value and its EIP-712 hash.
-    /// Reverts with InvalidVote for a value outside `Vote` or a confidence above 10000 bps;
-    /// callers bound the segment (below the segment count), so every hashed word is clean.
-    function _readVote(VoteEntry[] calldata votes, uint256 i, address auditor)
+    /// @dev Number of packed votes in `votes`; reverts with EmptyVotes or MalformedVotes unless
+    /// it is a positive whole number of 7-byte entries.
+    function _voteCount(bytes calldata votes, address auditor) internal pure returns (uint256) {
+        uint256 length = votes.length;
+        if (length == 0) revert EmptyVotes(auditor);
+        if (length % _VOTE_BYTES != 0) revert MalformedVotes(auditor);
+        return length / _VOTE_BYTES;
+    }
+
+    /// @dev Fields of packed vote `i` (callers keep `i` below the vote count, so the 32-byte
+    /// load starts inside `votes`; the bytes past the entry are shifted out).
+    function _unpackVote(bytes calldata votes, uint256 i)
+        internal
+        pure
+        returns (uint256 segment, uint256 vote, uint256 confidence)
+    {
+        assembly ("memory-safe") {
+            let word := calldataload(add(votes.offset, mul(i, 7)))
+            segment := shr(224, word)
+            vote := and(shr(216, word), 0xff)
+            confidence := and(shr(200, word), 0xffff)
+        }
+    }
+
+    /// @dev Packed vote `i`: its segment, its value and its EIP-712 `Vote` struct hash.
+    /// Reverts with InvalidVote for a value outside `Vote` or a confidence above 10000 bps.
+    function _readVote(bytes calldata votes, uint256 i, address auditor)
         internal
         pure
         returns (uint256 segment, uint256 vote, bytes32 hash)
     {
         uint256 confidence;
-        bytes32 typehash = _VOTE_TYPEHASH;
-        assembly ("memory-safe") {
-            let entry := add(votes.offset, shl(7, i))
-            segment := calldataload(entry)
-            vote := calldataload(add(entry, 0x20))
-            confidence := calldataload(add(entry, 0x40))
-            let ptr := mload(0x40)
-            mstore(ptr, typehash)
-            calldatacopy(add(ptr, 0x20), entry, 0x80)
-            hash := keccak256(ptr, 0xa0)
-        }
+        (segment, vote, confidence) = _unpackVote(votes, i);
         if (vote > Consensus.INVALID || confidence > Consensus.BASIS_POINTS) {
             revert InvalidVote(auditor, uint32(segment));
         }
+        hash = keccak256(abi.encode(_VOTE_TYPEHASH, segment, vote, confidence));
     }
 
     /// @dev Checks the order of vote `i`'s segment and returns the segment, value and hash.
     function _readOrderedVote(
-        VoteEntry[] calldata votes,
+        bytes calldata votes,
         uint256 i,
         uint256 previous,
         uint256 count,

@@ -78,9 +78,10 @@ contract DisputesTest is Fixture {
         ILedger.SignedReveal memory later = _reveal(1, TRACE, 1, _votesRange(1, 1, INVALID));
         vm.expectRevert(ILedger.DifferentSlots.selector);
         ledger.slashEquivocation(TRACE, a, later);
-        ILedger.VoteEntry[] memory votes = _votesRange(1, 1, VALID);
-        votes[0].rationale = bytes32(uint256(42));
-        ILedger.SignedReveal memory sameVote = _reveal(1, TRACE, 0, votes);
+        ILedger.SignedReveal memory sameVote = _reveal(1, TRACE, 0, _votesRange(1, 1, VALID));
+        sameVote.rationales = bytes32(uint256(42));
+        sameVote.salt = bytes32(uint256(43));
+        _sign(1, TRACE, sameVote, block.chainid, address(ledger));
         vm.expectRevert(ILedger.NoEquivocation.selector);
         ledger.slashEquivocation(TRACE, a, sameVote);
         ILedger.SignedReveal memory disjoint = _reveal(1, TRACE, 0, _votesRange(2, 1, INVALID));

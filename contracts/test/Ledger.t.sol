@@ -51,7 +51,6 @@ contract LedgerTest is Fixture {
         vm.assertEq(seed, expectedSeed, "seed");
         ILedger.TraceRecord memory record = ledger.traceOf(TRACE);
         vm.assertEq(record.submitter, address(this), "submitter");
-        vm.assertEq(record.root, root, "root");
         vm.assertEq(record.seed, seed, "seed stored");
         vm.assertEq(uint256(record.k), 5, "k");
         vm.assertEq(uint256(record.segmentCount), 4, "count");
@@ -312,7 +311,8 @@ contract LedgerTest is Fixture {
         vm.expectRevert(abi.encodeWithSelector(ILedger.InvalidSignature.selector, _auditor(1)));
         ledger.finalize(TRACE, _stepsLayout(1), _one(otherContract), _noAbsences());
         ILedger.SignedReveal memory tampered = _reveal(1, TRACE, 0, votes);
-        tampered.votes[1].confidence = 1;
+        votes[1].confidence = 1;
+        tampered.votes = _pack(votes);
         vm.expectRevert(abi.encodeWithSelector(ILedger.InvalidSignature.selector, _auditor(1)));
         ledger.finalize(TRACE, _stepsLayout(1), _one(tampered), _noAbsences());
         ILedger.SignedReveal memory impostor = _reveal(1, TRACE, 0, votes);
@@ -414,6 +414,11 @@ contract LedgerTest is Fixture {
         votes[0].confidence = 10_001;
         reveals = _one(_reveal(1, TRACE, 0, votes));
         vm.expectRevert(abi.encodeWithSelector(ILedger.InvalidVote.selector, _auditor(1), 0));
+        ledger.finalize(TRACE, _stepsLayout(1), reveals, _noAbsences());
+        // Packed votes must be whole 7-byte entries: a trailing byte is refused, not ignored.
+        reveals = _one(_reveal(1, TRACE, 0, _votesRange(0, 2, VALID)));
+        reveals[0].votes = bytes.concat(reveals[0].votes, hex"00");
+        vm.expectRevert(abi.encodeWithSelector(ILedger.MalformedVotes.selector, _auditor(1)));
         ledger.finalize(TRACE, _stepsLayout(1), reveals, _noAbsences());
     }
 

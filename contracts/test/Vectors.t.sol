@@ -80,8 +80,7 @@ contract VectorsTest is Fixture {
         // A second, conflicting reveal by the same key (private key 2 in the vector).
         ILedger.SignedReveal memory b;
         b.auditor = a.auditor;
-        b.votes = new ILedger.VoteEntry[](1);
-        b.votes[0] = _vote(0, INVALID);
+        b.votes = abi.encodePacked(uint32(0), INVALID, uint16(9000));
         b.salt = bytes32(uint256(7));
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(
             vm.parseJsonUint(json, ".input.private_key"),
@@ -93,20 +92,27 @@ contract VectorsTest is Fixture {
         ledger.slashEquivocation(traceId, a, b);
     }
 
+    /// @dev The vector's reveal in calldata form: packed votes and the per-reveal rationales
+    /// commitment, keccak256 of the per-vote rationale hashes in vote order.
     function _vectorReveal(string memory json) internal pure returns (ILedger.SignedReveal memory r) {
         r.auditor = vm.parseJsonAddress(json, ".input.reveal.auditor");
         r.round = uint8(vm.parseJsonUint(json, ".input.reveal.round"));
         r.salt = vm.parseJsonBytes32(json, ".input.reveal.salt");
         r.signature = vm.parseJsonBytes(json, ".input.reveal.signature");
-        r.votes = new ILedger.VoteEntry[](3);
+        ILedger.VoteEntry[] memory votes = new ILedger.VoteEntry[](3);
+        bytes memory rationales;
         for (uint256 i = 0; i < 3; ++i) {
             string memory p = string.concat(".input.reveal.votes[", vm.toString(i), "]");
-            r.votes[i] = ILedger.VoteEntry({
+            votes[i] = ILedger.VoteEntry({
                 segment: uint32(vm.parseJsonUint(json, string.concat(p, ".segment"))),
                 vote: uint8(vm.parseJsonUint(json, string.concat(p, ".vote"))),
-                confidence: uint16(vm.parseJsonUint(json, string.concat(p, ".confidence"))),
-                rationale: vm.parseJsonBytes32(json, string.concat(p, ".rationale"))
+                confidence: uint16(vm.parseJsonUint(json, string.concat(p, ".confidence")))
             });
+            rationales = bytes.concat(
+                rationales, vm.parseJsonBytes32(json, string.concat(p, ".rationale"))
+            );
         }
+        r.votes = _pack(votes);
+        r.rationales = keccak256(rationales);
     }
 }

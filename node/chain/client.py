@@ -173,6 +173,8 @@ class ChainClient:
         return await self._with_retries(lambda: self.w3.eth.get_balance(checksum))
 
     def contract(self, address: str, abi: Sequence[Mapping[str, Any]]) -> AsyncContract:
+        """A contract handle; its custom errors become decodable in every later revert."""
+        self._decoder.add(abi)
         return self.w3.eth.contract(address=AsyncWeb3.to_checksum_address(address), abi=abi)
 
     def _revert(self, exc: Exception, tx_hash: str | None = None) -> TransactionRevertedError:
@@ -314,5 +316,6 @@ class ChainClient:
         value: int = 0,
     ) -> Receipt:
         """Deploy a contract; the receipt's `contract_address` is where it lives."""
+        self._decoder.add(abi)
         factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)
         return await self.transact(factory.constructor(*args), sender, value)

@@ -14,8 +14,9 @@ from web3.contract import AsyncContract
 
 from contracts import load_artifact
 from node.chain.client import ChainClient, Receipt, Sender, checksum
+from protocol.eip712 import compute_rationales_hash
 from protocol.encoding import from_hex, to_hex
-from protocol.models import Auditor, Reveal, SegmentVerdict, Tier, TraceVerdict
+from protocol.models import Auditor, Reveal, SegmentVerdict, Tier, TraceVerdict, VoteEntry
 
 #: The Ledger stores "no first error" as type(uint32).max.
 NO_FIRST_ERROR = 2**32 - 1
@@ -62,15 +63,23 @@ def compute_tier_mask(tiers: Sequence[Tier]) -> int:
     return sum(1 << int(tier) for tier in set(tiers))
 
 
+def pack_votes(votes: Sequence[VoteEntry]) -> bytes:
+    """Votes as `SignedReveal.votes` carries them: 7 big-endian bytes each (uint32 segment,
+    uint8 vote, uint16 confidence). The contract rebuilds each signed `Vote` struct from them."""
+    return b"".join(
+        entry.segment.to_bytes(4, "big")
+        + int(entry.vote).to_bytes(1, "big")
+        + entry.confidence.to_bytes(2, "big")
+        for entry in votes
+    )
+
+
 def _reveal_tuple(reveal: Reveal) -> tuple[Any, ...]:
-    votes = [
-        (entry.segment, int(entry.vote), entry.confidence, from_hex(entry.rationale))
-        for entry in reveal.votes
-    ]
     return (
         checksum(reveal.auditor),
         reveal.round,
-        votes,
+        pack_votes(reveal.votes),
+        compute_rationales_hash(reveal.votes),
         from_hex(reveal.salt),
         from_hex(reveal.signature),
     )

@@ -25,14 +25,18 @@ def _canonical_type(component: Mapping[str, Any]) -> str:
 class ErrorDecoder:
     """Maps 4-byte selectors of every `error` entry in the given ABIs to name and arg types."""
 
-    def __init__(self, abis: Iterable[Sequence[Mapping[str, Any]]]) -> None:
+    def __init__(self, abis: Iterable[Sequence[Mapping[str, Any]]] = ()) -> None:
         self._errors: dict[bytes, tuple[str, list[str]]] = {}
         for abi in abis:
-            for entry in abi:
-                if entry.get("type") == "error":
-                    types = [_canonical_type(arg) for arg in entry.get("inputs", [])]
-                    signature = f"{entry['name']}({','.join(types)})"
-                    self._errors[keccak(signature.encode())[:4]] = (str(entry["name"]), types)
+            self.add(abi)
+
+    def add(self, abi: Sequence[Mapping[str, Any]]) -> None:
+        """Learn the custom errors of one more contract."""
+        for entry in abi:
+            if entry.get("type") == "error":
+                types = [_canonical_type(arg) for arg in entry.get("inputs", [])]
+                signature = f"{entry['name']}({','.join(types)})"
+                self._errors[keccak(signature.encode())[:4]] = (str(entry["name"]), types)
 
     def decode(self, data: bytes) -> tuple[str, tuple[Any, ...]]:
         """(name, args) of revert data; unknown selectors come back as their hex."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from devnet.demo import run_offline_demo
 from node.cli import main
 from protocol.models import Level
 
@@ -88,16 +86,6 @@ def test_installed_command_never_prints_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "not UTF-8" in result.stderr
-
-
-def test_demo_finds_the_planted_errors() -> None:
-    out = io.StringIO()
-    assert run_offline_demo(out) == 0
-    text = out.getvalue()
-    assert "flawed-arithmetic.json: FLAWED" in text
-    assert "first error: step 0: To find the total cost" in text
-    assert "flawed-comparison.json: FLAWED" in text
-    assert "sound-apples.json: FLAWED" not in text
 
 
 def test_segment_names_the_record_of_a_too_large_trace(

@@ -36,7 +36,6 @@ TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "segment", "type": "uint32"},
         {"name": "vote", "type": "uint8"},
         {"name": "confidence", "type": "uint16"},
-        {"name": "rationale", "type": "bytes32"},
     ],
     "Commit": [
         {"name": "traceId", "type": "bytes32"},
@@ -49,6 +48,7 @@ TYPES: dict[str, list[dict[str, str]]] = {
         {"name": "round", "type": "uint8"},
         {"name": "auditor", "type": "address"},
         {"name": "votes", "type": "Vote[]"},
+        {"name": "rationales", "type": "bytes32"},
         {"name": "salt", "type": "bytes32"},
     ],
     "Report": [
@@ -85,7 +85,6 @@ def _vote_message(entry: VoteEntry) -> dict[str, Any]:
         "segment": entry.segment,
         "vote": int(entry.vote),
         "confidence": entry.confidence,
-        "rationale": from_hex(entry.rationale),
     }
 
 
@@ -95,6 +94,8 @@ def _reveal_message(reveal: Reveal) -> dict[str, Any]:
         "round": reveal.round,
         "auditor": reveal.auditor,
         "votes": [_vote_message(entry) for entry in reveal.votes],
+        # One commitment to all rationales: keccak of the per-vote hashes, in vote order.
+        "rationales": keccak(b"".join(from_hex(entry.rationale) for entry in reveal.votes)),
         "salt": from_hex(reveal.salt),
     }
 

@@ -52,16 +52,21 @@ def test_commitment_matches_an_independent_abi_encoding() -> None:
     vote_hashes = b"".join(
         keccak(
             VOTE_TYPEHASH
-            + abi_encode(
-                ["uint32", "uint8", "uint16", "bytes32"],
-                [e.segment, int(e.vote), e.confidence, bytes.fromhex(e.rationale[2:])],
-            )
+            + abi_encode(["uint32", "uint8", "uint16"], [e.segment, int(e.vote), e.confidence])
         )
         for e in VOTES
     )
+    rationales = keccak(b"".join(bytes.fromhex(e.rationale[2:]) for e in VOTES))
     preimage = abi_encode(
-        ["bytes32", "bytes32", "address", "bytes32", "uint8"],
-        [keccak(vote_hashes), bytes.fromhex(SALT[2:]), AUDITOR_1, bytes.fromhex(TRACE[2:]), 1],
+        ["bytes32", "bytes32", "bytes32", "address", "bytes32", "uint8"],
+        [
+            keccak(vote_hashes),
+            rationales,
+            bytes.fromhex(SALT[2:]),
+            AUDITOR_1,
+            bytes.fromhex(TRACE[2:]),
+            1,
+        ],
     )
     assert compute_commitment(VOTES, SALT, AUDITOR_1, TRACE, 1) == "0x" + keccak(preimage).hex()
 
@@ -74,6 +79,8 @@ def test_commitment_matches_an_independent_abi_encoding() -> None:
         {"trace_id": "0x" + "02" * 32},
         {"round_": 0},
         {"votes": (_vote(0), _vote(3, Vote.VALID, 7000), _vote(5, Vote.ABSTAIN, 0))},
+        # One rationale changed: the per-reveal rationales hash still binds each of them.
+        {"votes": (VOTES[0].model_copy(update={"rationale": ZERO_HASH}), *VOTES[1:])},
     ],
 )
 def test_commitment_binds_every_input(change: dict[str, object]) -> None:

@@ -30,23 +30,30 @@ interface ILedger {
     }
 
     /// @notice One vote of a vote vector, the EIP-712 type
-    /// `Vote(uint32 segment,uint8 vote,uint16 confidence,bytes32 rationale)`.
+    /// `Vote(uint32 segment,uint8 vote,uint16 confidence)`. Reveals carry votes packed (see
+    /// `SignedReveal.votes`); this struct documents the signed type and serves off-chain callers.
     /// @param vote A `Vote` value (kept as uint8 to match the signed type).
     /// @param confidence Basis points, at most 10000.
     struct VoteEntry {
         uint32 segment;
         uint8 vote;
         uint16 confidence;
-        bytes32 rationale;
     }
 
-    /// @notice An auditor's signed reveal of its votes for one trace and round.
-    /// @param votes Sorted by segment, one per segment, at least one.
+    /// @notice An auditor's signed reveal of its votes for one trace and round, signed as the
+    /// EIP-712 type `Reveal(bytes32 traceId,uint8 round,address auditor,Vote[] votes,
+    /// bytes32 rationales,bytes32 salt)`.
+    /// @param votes `VoteEntry`s packed 7 bytes each (uint32 segment, uint8 vote, uint16
+    /// confidence, big-endian): a quarter of the calldata of ABI tuples. Sorted by segment, one
+    /// per segment, at least one. The contract rebuilds each `Vote` struct hash from them.
+    /// @param rationales keccak256 of the concatenated per-vote rationale hashes, in vote order
+    /// (one commitment per reveal; the rationales themselves stay off-chain).
     /// @param signature 65 bytes r || s || v over the EIP-712 `Reveal` digest.
     struct SignedReveal {
         address auditor;
         uint8 round;
-        VoteEntry[] votes;
+        bytes votes;
+        bytes32 rationales;
         bytes32 salt;
         bytes signature;
     }
@@ -68,6 +75,8 @@ interface ILedger {
     /// @param firstError Step index of the first error, type(uint32).max unless FLAWED.
     /// @param participantsHash keccak256(abi.encodePacked(sorted participant keys)); 1 until
     /// finalized (submission prepays the slot).
+    /// @dev The Merkle root is not stored (nothing on-chain reads it after the seed is drawn):
+    /// it is in the `TraceSubmitted` event.
     struct TraceRecord {
         address submitter;
         uint48 snapshotBlock;
@@ -75,7 +84,6 @@ interface ILedger {
         uint16 segmentCount;
         TraceVerdict verdict;
         bool contested;
-        bytes32 root;
         bytes32 seed;
         bytes32 layoutHash;
         uint128 fee;
@@ -156,6 +164,8 @@ interface ILedger {
     error InvalidSignature(address auditor);
     /// @notice A reveal must carry at least one vote, an absence at least one segment.
     error EmptyVotes(address auditor);
+    /// @notice Packed votes must be a whole number of 7-byte entries.
+    error MalformedVotes(address auditor);
     /// @notice Votes (or absent segments) must be sorted strictly by segment, below the count.
     error InvalidSegment(address auditor, uint32 segment);
     /// @notice A vote value outside `Vote` or a confidence above 10000 bps.

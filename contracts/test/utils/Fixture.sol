@@ -36,10 +36,10 @@ abstract contract Fixture {
         "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
     );
     bytes32 internal constant VOTE_TYPEHASH =
-        keccak256("Vote(uint32 segment,uint8 vote,uint16 confidence,bytes32 rationale)");
+        keccak256("Vote(uint32 segment,uint8 vote,uint16 confidence)");
     bytes32 internal constant REVEAL_TYPEHASH = keccak256(
-        "Reveal(bytes32 traceId,uint8 round,address auditor,Vote[] votes,bytes32 salt)"
-        "Vote(uint32 segment,uint8 vote,uint16 confidence,bytes32 rationale)"
+        "Reveal(bytes32 traceId,uint8 round,address auditor,Vote[] votes,bytes32 rationales,"
+        "bytes32 salt)Vote(uint32 segment,uint8 vote,uint16 confidence)"
     );
 
     Registry internal registry;
@@ -85,12 +85,7 @@ abstract contract Fixture {
     }
 
     function _vote(uint32 segment, uint8 value) internal pure returns (ILedger.VoteEntry memory) {
-        return ILedger.VoteEntry({
-            segment: segment,
-            vote: value,
-            confidence: 9000,
-            rationale: keccak256(abi.encode(segment, value))
-        });
+        return ILedger.VoteEntry({segment: segment, vote: value, confidence: 9000});
     }
 
     /// @dev Votes `value` on segments first..first+count-1.
@@ -121,11 +116,44 @@ abstract contract Fixture {
     ) internal pure returns (ILedger.SignedReveal memory reveal) {
         reveal.auditor = _auditor(i);
         reveal.round = round;
-        reveal.votes = votes;
+        reveal.votes = _pack(votes);
+        reveal.rationales = keccak256(abi.encode("rationales", i, round));
         reveal.salt = keccak256(abi.encode("salt", i, round));
+        _sign(i, traceId, reveal, chainId, verifyingContract);
+    }
+
+    /// @dev (Re)signs `reveal` with auditor `i`'s key, for tests that edit a field first.
+    function _sign(
+        uint256 i,
+        bytes32 traceId,
+        ILedger.SignedReveal memory reveal,
+        uint256 chainId,
+        address verifyingContract
+    ) internal pure {
         bytes32 digest = _revealDigest(traceId, reveal, chainId, verifyingContract);
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(_key(i), digest);
         reveal.signature = abi.encodePacked(r, s, v);
+    }
+
+    /// @dev The on-chain packing of a vote vector: 7 big-endian bytes per vote.
+    function _pack(ILedger.VoteEntry[] memory votes) internal pure returns (bytes memory packed) {
+        for (uint256 i = 0; i < votes.length; ++i) {
+            packed = bytes.concat(
+                packed, abi.encodePacked(votes[i].segment, votes[i].vote, votes[i].confidence)
+            );
+        }
+    }
+
+    /// @dev Inverse of `_pack`, byte by byte (independent of the contract's word loads).
+    function _unpack(bytes memory packed) internal pure returns (ILedger.VoteEntry[] memory votes) {
+        votes = new ILedger.VoteEntry[](packed.length / 7);
+        for (uint256 i = 0; i < votes.length; ++i) {
+            uint256 o = i * 7;
+            uint32 segment = (uint32(uint8(packed[o])) << 24) | (uint32(uint8(packed[o + 1])) << 16)
+                | (uint32(uint8(packed[o + 2])) << 8) | uint32(uint8(packed[o + 3]));
+            uint16 confidence = (uint16(uint8(packed[o + 5])) << 8) | uint16(uint8(packed[o + 6]));
+            votes[i] = ILedger.VoteEntry(segment, uint8(packed[o + 4]), confidence);
+        }
     }
 
     function _domainSeparator(uint256 chainId, address verifyingContract)
@@ -150,12 +178,12 @@ abstract contract Fixture {
         uint256 chainId,
         address verifyingContract
     ) internal pure returns (bytes32) {
-        bytes memory packed;
-        for (uint256 i = 0; i < reveal.votes.length; ++i) {
-            ILedger.VoteEntry memory v = reveal.votes[i];
-            packed = bytes.concat(
-                packed,
-                keccak256(abi.encode(VOTE_TYPEHASH, v.segment, v.vote, v.confidence, v.rationale))
+        bytes memory hashes;
+        ILedger.VoteEntry[] memory votes = _unpack(reveal.votes);
+        for (uint256 i = 0; i < votes.length; ++i) {
+            ILedger.VoteEntry memory v = votes[i];
+            hashes = bytes.concat(
+                hashes, keccak256(abi.encode(VOTE_TYPEHASH, v.segment, v.vote, v.confidence))
             );
         }
         bytes32 structHash = keccak256(
@@ -164,7 +192,8 @@ abstract contract Fixture {
                 traceId,
                 reveal.round,
                 reveal.auditor,
-                keccak256(packed),
+                keccak256(hashes),
+                reveal.rationales,
                 reveal.salt
             )
         );

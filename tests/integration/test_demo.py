@@ -1,0 +1,27 @@
+"""`trustnode demo` end to end: a throwaway Anvil, the examples audited, verdicts from chain."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from devnet.anvil import is_running
+
+TRUSTNODE = str(Path(sys.executable).with_name("trustnode"))
+
+
+def test_demo_finds_the_planted_errors_on_chain() -> None:
+    result = subprocess.run(
+        [TRUSTNODE, "demo"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "flawed-arithmetic.json: FLAWED (read from the Ledger)" in out
+    assert "first error: step 0: To find the total cost" in out
+    assert "flawed-comparison.json: FLAWED (read from the Ledger)" in out
+    assert "first error: step 0: Compare the two scores: 47 > 52" in out
+    assert "sound-apples.json: FLAWED" not in out
+    assert out.count("finalize 0x") == 4
+    pid = int(out.rsplit("stopped anvil (pid ", 1)[1].split(")")[0])
+    assert not is_running(pid)
