@@ -143,26 +143,33 @@ def is_anvil(pid: int) -> bool:
 
 
 def stop_anvil(pid: int, timeout_s: float = DEFAULT_STOP_TIMEOUT_S) -> None:
-    """SIGTERM (Anvil dumps its state), then SIGKILL if it has not exited in time."""
-    if not is_anvil(pid):
-        _reap(pid)
-        return
+    """SIGTERM (Anvil dumps its state), then SIGKILL if it has not exited in time.
+
+    An Anvil this process started is stopped and reaped through its Popen handle; any other
+    pid (one read from a deployment file) is signalled only while it still runs our binary.
+    """
+    child = _CHILDREN.pop(pid, None)
+    if child is not None:
+        _stop_child(child, timeout_s)
+    elif is_anvil(pid):
+        _stop_foreign(pid, timeout_s)
+
+
+def _stop_child(child: subprocess.Popen[bytes], timeout_s: float) -> None:
+    if child.poll() is None:
+        child.terminate()
+    try:
+        child.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+def _stop_foreign(pid: int, timeout_s: float) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if _reap(pid):
+        if not is_anvil(pid):
             return
-        time.sleep(0.05)
+        time.sleep(0.05)  # not our child: no handle to wait on, so poll its /proc entry
     os.kill(pid, signal.SIGKILL)
-    _reap(pid)
-
-
-def _reap(pid: int) -> bool:
-    """True once `pid` is gone; reaps it if this process started it, so no zombie lingers."""
-    child = _CHILDREN.get(pid)
-    if child is not None:
-        if child.poll() is None:
-            return False
-        del _CHILDREN[pid]
-        return True
-    return not is_running(pid)

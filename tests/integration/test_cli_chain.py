@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from devnet.accounts import dev_private_key
-from devnet.anvil import is_running
+from devnet.anvil import is_anvil, is_running
 from devnet.deployment import Deployment
 from devnet.direct_audit import DirectAudit, run_direct_audit
 from node.chain import ChainClient, Sender
@@ -79,7 +79,7 @@ def test_devnet_up_verdict_down(tmp_path: Path) -> None:
     finally:
         down = _trustnode("devnet", "down", "--dir", directory)
     assert down.returncode == 0, down.stderr
-    assert not is_running(deployment.anvil_pid)
+    assert not is_anvil(deployment.anvil_pid)
 
 
 def test_verdict_without_a_devnet_is_a_clear_error(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devnet.anvil import is_running
+from devnet.anvil import is_anvil
 
 TRUSTNODE = str(Path(sys.executable).with_name("trustnode"))
 
@@ -24,4 +24,4 @@ def test_demo_finds_the_planted_errors_on_chain() -> None:
     assert "sound-apples.json: FLAWED" not in out
     assert out.count("finalize 0x") == 4
     pid = int(out.rsplit("stopped anvil (pid ", 1)[1].split(")")[0])
-    assert not is_running(pid)
+    assert not is_anvil(pid)
