@@ -176,11 +176,39 @@ abstract contract LedgerBase is ILedger, EIP712, ReentrancyGuardTransient {
         return _minFee;
     }
 
-    /// @dev Reverts with InvalidSignature unless `reveal` is signed by its auditor for
-    /// `traceId` under this chain and contract; `votesHash` is the EIP-712 hash of its votes.
-    function _checkSignature(bytes32 traceId, SignedReveal calldata reveal, bytes32 votesHash)
+    /// @inheritdoc ILedger
+    function revealDigest(bytes32 traceId, SignedReveal calldata reveal)
+        external
+        view
+        returns (bytes32)
+    {
+        uint256 count = _voteCount(reveal.votes, reveal.auditor);
+        bytes32[] memory hashes = new bytes32[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            (,, hashes[i]) = _readVote(reveal.votes, i, reveal.auditor);
+        }
+        return _revealDigest(traceId, reveal, _hashWords(hashes));
+    }
+
+    /// @inheritdoc ILedger
+    function isAssigned(
+        bytes32 seed,
+        uint256 segment,
+        address auditor,
+        uint256 stake,
+        uint256 tierStake,
+        uint256 k
+    ) external pure returns (bool) {
+        bool inRange = stake < 2 ** 96 && tierStake < 2 ** 128 && k >= 1
+            && k <= Consensus.MAX_COMMITTEE_SIZE;
+        return inRange && Consensus.isAssigned(seed, segment, auditor, stake, tierStake, k);
+    }
+
+    /// @dev The EIP-712 digest of `reveal` for `traceId`; `votesHash` hashes its votes.
+    function _revealDigest(bytes32 traceId, SignedReveal calldata reveal, bytes32 votesHash)
         internal
         view
+        returns (bytes32)
     {
         bytes32 structHash = keccak256(
             abi.encode(
@@ -193,8 +221,18 @@ abstract contract LedgerBase is ILedger, EIP712, ReentrancyGuardTransient {
                 reveal.salt
             )
         );
-        (address signer, ECDSA.RecoverError err,) =
-            ECDSA.tryRecoverCalldata(_hashTypedDataV4(structHash), reveal.signature);
+        return _hashTypedDataV4(structHash);
+    }
+
+    /// @dev Reverts with InvalidSignature unless `reveal` is signed by its auditor for
+    /// `traceId` under this chain and contract; `votesHash` is the EIP-712 hash of its votes.
+    function _checkSignature(bytes32 traceId, SignedReveal calldata reveal, bytes32 votesHash)
+        internal
+        view
+    {
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(
+            _revealDigest(traceId, reveal, votesHash), reveal.signature
+        );
         if (err != ECDSA.RecoverError.NoError || signer != reveal.auditor) {
             revert InvalidSignature(reveal.auditor);
         }

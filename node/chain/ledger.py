@@ -192,6 +192,22 @@ class LedgerClient:
         window = await self.chain.call(self.ledger.functions.disputeWindow())
         return LedgerSettings(int(min_fee), int(window))
 
+    async def reveal_digest(self, reveal: Reveal) -> str:
+        """The EIP-712 digest the Ledger recovers `reveal`'s signer from."""
+        function = self.ledger.functions.revealDigest(
+            from_hex(reveal.trace_id), _reveal_tuple(reveal)
+        )
+        return to_hex(bytes(await self.chain.call(function)))
+
+    async def is_assigned(
+        self, seed: str, segment: int, auditor: str, stake: int, tier_stake: int, k: int
+    ) -> bool:
+        """The Ledger's sortition predicate, for checking an assignment against the contract."""
+        function = self.ledger.functions.isAssigned(
+            from_hex(seed), segment, checksum(auditor), stake, tier_stake, k
+        )
+        return bool(await self.chain.call(function))
+
     async def domain_separator(self) -> bytes:
         return bytes(await self.chain.call(self.ledger.functions.domainSeparator()))
 

@@ -11,9 +11,10 @@ import asyncio
 import itertools
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,8 +26,11 @@ from devnet.deployment import deploy_contracts, register_dev_auditors
 from devnet.direct_audit import DirectAudit, VoteRule, run_direct_audit
 from node.chain import ChainClient, Sender
 from node.chain.ledger import LedgerClient
-from protocol.eip712 import compute_domain_separator
-from protocol.models import Segment, Trace, Vote
+from protocol.eip712 import compute_domain_separator, compute_reveal_digest
+from protocol.models import Reveal, Segment, Trace, Vote, VoteEntry
+from protocol.sortition import is_assigned
+from protocol.votes import make_reveal
+from tests.strategies import ADDRESSES, HASHES, VOTE_VECTORS
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples" / "traces").glob("*.json"))
@@ -34,6 +38,7 @@ PLANTED = ("6 * 15 = 80", "47 > 52")
 AUDITORS = 5
 FEE = 10**16
 _nonce = itertools.count()
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -177,7 +182,7 @@ def _rule(behaviours: dict[str, str]) -> VoteRule:
     return vote
 
 
-ADDRESSES = [Sender.from_key(dev_private_key(i)).address for i in range(1, AUDITORS + 1)]
+AUDITOR_ADDRESSES = [Sender.from_key(dev_private_key(i)).address for i in range(1, AUDITORS + 1)]
 
 
 @settings(
@@ -193,7 +198,7 @@ ADDRESSES = [Sender.from_key(dev_private_key(i)).address for i in range(1, AUDIT
 def test_contract_matches_protocol_for_any_behaviour(
     chain: Chain, example: str, k: int, behaviours: list[str]
 ) -> None:
-    rule = _rule(dict(zip(ADDRESSES, behaviours, strict=True)))
+    rule = _rule(dict(zip(AUDITOR_ADDRESSES, behaviours, strict=True)))
     _assert_parity(chain, _audit(chain, _example(example), k, rule))
 
 
@@ -203,3 +208,87 @@ def test_generated_audits_covered_every_outcome() -> None:
     print(dict(COVERAGE))
     for seen in ("SOUND", "FLAWED", "INCONCLUSIVE", "escalated", "slashed", "absent"):
         assert COVERAGE[seen] > 0, f"no generated audit was {seen}: {dict(COVERAGE)}"
+
+
+# --- Digests and sortition decisions, call by call --------------------------------------------
+
+VECTORS = REPO / "tests" / "vectors"
+
+
+def _ledger_call(chain: Chain, call: Callable[[LedgerClient], Awaitable[T]]) -> T:
+    async def run() -> T:
+        client = ChainClient(chain.rpc_url)
+        try:
+            return await call(LedgerClient(client, chain.ledger, chain.registry))
+        finally:
+            await client.close()
+
+    return asyncio.run(run())
+
+
+def test_eip712_vector_digests_match_on_chain(chain: Chain) -> None:
+    domain = compute_domain_separator(31337, chain.ledger)
+    paths = sorted((VECTORS / "eip712").glob("votes-*.json"))
+    assert paths
+    for path in paths:
+        reveal = Reveal.model_validate_json(
+            json.dumps(json.loads(path.read_text())["input"]["reveal"])
+        )
+        on_chain = _ledger_call(chain, lambda ledger, r=reveal: ledger.reveal_digest(r))
+        assert on_chain == compute_reveal_digest(reveal, domain)
+
+
+def test_sortition_vectors_match_on_chain(chain: Chain) -> None:
+    document = json.loads((VECTORS / "sortition" / "predicate.json").read_text())
+    seed = document["post"]["seed"]
+    for case in document["post"]["cases"]:
+        args = (
+            seed,
+            case["segment"],
+            case["auditor"],
+            case["stake"],
+            case["tier_stake"],
+            case["k"],
+        )
+        assert (
+            _ledger_call(chain, lambda ledger, a=args: ledger.is_assigned(*a)) is case["assigned"]
+        )
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    trace_id=HASHES,
+    round_=st.integers(0, 255),
+    votes=VOTE_VECTORS,
+    salt=HASHES,
+    key=st.integers(1, 2**64),
+)
+def test_reveal_digests_match_on_chain(
+    chain: Chain, trace_id: str, round_: int, votes: tuple[VoteEntry, ...], salt: str, key: int
+) -> None:
+    domain = compute_domain_separator(31337, chain.ledger)
+    reveal = make_reveal("0x" + f"{key:064x}", trace_id, round_, votes, salt, domain)
+    assert _ledger_call(chain, lambda ledger: ledger.reveal_digest(reveal)) == (
+        compute_reveal_digest(reveal, domain)
+    )
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=HASHES,
+    segment=st.integers(0, 2**32 - 1),
+    auditor=ADDRESSES,
+    stake=st.one_of(st.integers(0, 2**96), st.integers(1, 10**20)),
+    tier_stake=st.one_of(st.integers(0, 2**128), st.integers(1, 10**21)),
+    k=st.integers(0, 2**16),
+)
+def test_sortition_decisions_match_on_chain(
+    chain: Chain, seed: str, segment: int, auditor: str, stake: int, tier_stake: int, k: int
+) -> None:
+    expected = is_assigned(seed, segment, auditor, stake, tier_stake, k)
+    args = (seed, segment, auditor, stake, tier_stake, k)
+    assert _ledger_call(chain, lambda ledger: ledger.is_assigned(*args)) is expected

@@ -16,14 +16,15 @@ from protocol.eip712 import (
     compute_reveal_digest,
 )
 from protocol.encoding import from_hex, keccak, to_hex
-from protocol.models import Commit, Report, Reveal, Vote, VoteEntry
+from protocol.models import Commit, Report, Reveal, VoteEntry
 from protocol.signing import recover_signer
+from tests.strategies import ADDRESSES, HASHES, VOTE_VECTORS
 
 CHAIN_ID = 31337
 LEDGER = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
 UNSIGNED = "0x" + "00" * 65
-HASH = st.binary(min_size=32, max_size=32).map(to_hex)
-ADDRESS = st.binary(min_size=20, max_size=20).map(to_hex)
+HASH = HASHES
+ADDRESS = ADDRESSES
 
 TYPES: dict[str, list[dict[str, str]]] = {
     "EIP712Domain": [
@@ -100,25 +101,12 @@ def _reveal_message(reveal: Reveal) -> dict[str, Any]:
     }
 
 
-VOTE_ENTRIES = st.lists(
-    st.builds(
-        VoteEntry,
-        segment=st.integers(0, 2**32 - 1),
-        vote=st.sampled_from(Vote),
-        confidence=st.integers(0, 10_000),
-        rationale=HASH,
-    ),
-    min_size=1,
-    max_size=6,
-    unique_by=lambda entry: entry.segment,
-).map(lambda entries: tuple(sorted(entries, key=lambda entry: entry.segment)))
-
 REVEALS = st.builds(
     Reveal,
     trace_id=HASH,
     round=st.integers(0, 255),
     auditor=ADDRESS,
-    votes=VOTE_ENTRIES,
+    votes=VOTE_VECTORS,
     salt=HASH,
     signature=st.just(UNSIGNED),
 )

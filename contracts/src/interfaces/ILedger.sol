@@ -267,6 +267,26 @@ interface ILedger {
     /// @notice The EIP-712 domain separator of this deployment.
     function domainSeparator() external view returns (bytes32);
 
+    /// @notice The EIP-712 digest `reveal.auditor` signs for `reveal` of `traceId`, exactly as
+    /// `finalize` recovers it (lets clients and differential tests compare digests).
+    function revealDigest(bytes32 traceId, SignedReveal calldata reveal)
+        external
+        view
+        returns (bytes32);
+
+    /// @notice The sortition predicate `protocol.sortition.is_assigned`: whether `auditor` with
+    /// `stake` of its tier's `tierStake` is drawn for `segment` under `seed` and committee `k`.
+    /// False for inputs outside the overflow-free ranges (stake < 2**96, tierStake < 2**128,
+    /// 1 <= k <= MAX_COMMITTEE_SIZE, 0 < stake <= tierStake).
+    function isAssigned(
+        bytes32 seed,
+        uint256 segment,
+        address auditor,
+        uint256 stake,
+        uint256 tierStake,
+        uint256 k
+    ) external pure returns (bool);
+
     /// @notice Seconds after finalization during which omitted reveals can be proven.
     function disputeWindow() external view returns (uint256);
 }
