@@ -76,6 +76,7 @@ def start_anvil(
     port: int | None = None,
     chain_id: int = DEV_CHAIN_ID,
     block_time_s: float | None = None,
+    automine: bool = True,
     timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
 ) -> AnvilProcess:
     """Start Anvil with its state in `data_dir` (reloaded if present); wait until it answers."""
@@ -95,6 +96,8 @@ def start_anvil(
     ]  # fmt: skip
     if block_time_s is not None:
         command += ["--block-time", str(block_time_s)]
+    if not automine:
+        command.append("--no-mining")
     with log_file.open("ab") as log:
         process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

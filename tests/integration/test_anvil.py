@@ -9,11 +9,12 @@ import signal
 import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from devnet.accounts import dev_private_key
 from devnet.anvil import AnvilError, AnvilProcess, is_running, start_anvil, stop_anvil
-from node.chain import ChainClient, Sender
+from node.chain import ChainClient, ChainTimeoutError, ChainUnavailableError, Sender
 
 ETHER = 10**18
 
@@ -114,3 +115,35 @@ def test_port_already_serving_another_chain_is_refused(tmp_path: Path) -> None:
             start_anvil(tmp_path / "b", port=first.port, chain_id=1)
     finally:
         stop_anvil(first.pid)
+
+
+async def test_missing_receipt_times_out_with_a_named_error(tmp_path: Path) -> None:
+    """With mining off nothing is ever included: the wait ends at its timeout, by name."""
+    anvil = start_anvil(tmp_path / "stalled", automine=False)
+    client = ChainClient(anvil.rpc_url, receipt_timeout_s=0.5)
+    try:
+        sender = Sender.from_key(dev_private_key(1))
+        with pytest.raises(ChainTimeoutError, match="no receipt"):
+            await client.transfer(sender, Sender.from_key(dev_private_key(2)).address, 1)
+    finally:
+        await client.close()
+        stop_anvil(anvil.pid)
+
+
+async def test_transient_failures_are_retried_then_reported() -> None:
+    client = ChainClient("http://127.0.0.1:9", retries=2, backoff_s=0.001)
+    attempts = []
+
+    async def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise aiohttp.ClientConnectionError("connection reset")
+        return "answered"
+
+    try:
+        assert await client._with_retries(flaky) == "answered"
+        assert len(attempts) == 3
+        with pytest.raises(ChainUnavailableError, match="after 3 attempts"):
+            await client.block_number()
+    finally:
+        await client.close()
