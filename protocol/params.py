@@ -45,7 +45,8 @@ class ProtocolParams:
 
     #: Target number of auditors per segment before the privacy budget lowers it.
     committee_size: int
-    #: Smallest committee the privacy budget may choose.
+    #: Smallest committee the privacy budget may choose. Above one: with a single expected
+    #: auditor a segment's committee is empty about a third of the time on a small network.
     min_committee_size: int
     #: Quorum: revealed stake * QUORUM_DEN >= assigned stake * QUORUM_NUM.
     quorum_num: int
@@ -63,7 +64,7 @@ class ProtocolParams:
 
 DEVNET = ProtocolParams(
     committee_size=5,
-    min_committee_size=1,
+    min_committee_size=2,
     quorum_num=1,
     quorum_den=2,
     supermajority_num=2,

@@ -269,8 +269,10 @@ def test_committee_size_reaches_the_target_with_many_auditors() -> None:
 
 def test_committee_size_is_driven_by_the_largest_staker() -> None:
     auditors = [_auditor(0, 400, Tier.LLM)] + [_auditor(i, 100, Tier.LLM) for i in range(1, 7)]
-    # Big auditor: min(1, k * 400/1000) * 1.0 <= 0.25 fails for every k >= 1.
-    assert compute_committee_size([50, 50], 100, [Tier.LLM] * 2, auditors, DEVNET) == 1
+    # Big auditor: min(1, k * 400/1000) * 1.0 <= 0.25 fails for every k >= 1: the floor wins.
+    assert compute_committee_size([50, 50], 100, [Tier.LLM] * 2, auditors, DEVNET) == (
+        DEVNET.min_committee_size
+    )
 
 
 def test_committee_size_rejects_bad_inputs() -> None:
