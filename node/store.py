@@ -1,0 +1,673 @@
+"""The node's durable store: one SQLite database (WAL) for traces, their pipeline state and votes.
+
+Every write commits with `synchronous=FULL` before the method returns, so whatever a caller has
+been told is stored survives SIGKILL and power loss. The API is synchronous; the daemon calls it
+through `asyncio.to_thread`, so one connection is shared by threads and serialized by a lock
+(SQLite allows one writer at a time anyway). No method reads a clock: times are passed in.
+
+Trace states follow the pipeline of the design:
+
+    received -> submitted -> dispatched -> committing -> revealing -> tallied -> finalized
+    tallied -> dispatched          (escalation: the next round re-dispatches unresolved segments)
+    any non-terminal state -> failed
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from protocol.encoding import canonical_json
+from protocol.ids import compute_trace_id
+from protocol.models import Commit, Reveal, Trace, TraceVerdict, VoteEntry
+from protocol.params import MAX_RECORD_BYTES
+
+__all__ = [
+    "DEFAULT_PAGE_LIMIT",
+    "MAX_DETAILS_BYTES",
+    "MAX_PAGE_LIMIT",
+    "MAX_TRACE_BYTES",
+    "MAX_VOTE_BYTES",
+    "SCHEMA_VERSION",
+    "TERMINAL_STATES",
+    "TRANSITIONS",
+    "Equivocation",
+    "HistoryEntry",
+    "IllegalTransitionError",
+    "InvalidDetailsError",
+    "InvalidQueryError",
+    "OversizedError",
+    "OwnVote",
+    "OwnVoteConflictError",
+    "PutResult",
+    "SchemaTooNewError",
+    "Store",
+    "StoreError",
+    "TracePage",
+    "TraceRecord",
+    "TraceState",
+    "UnknownTraceError",
+    "migrate",
+]
+
+SCHEMA_VERSION = 1
+MAX_TRACE_BYTES = MAX_RECORD_BYTES
+MAX_VOTE_BYTES = 1_048_576
+MAX_DETAILS_BYTES = 16_384
+DEFAULT_PAGE_LIMIT = 100
+MAX_PAGE_LIMIT = 1_000
+DEFAULT_BUSY_TIMEOUT_MS = 5_000
+
+
+# --- Errors ------------------------------------------------------------------------------------
+
+
+class StoreError(Exception):
+    """Base of every error the store raises on purpose."""
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer version of the node; opening it could corrupt it."""
+
+    def __init__(self, found: int, supported: int) -> None:
+        super().__init__(f"database schema version {found} is newer than supported {supported}")
+        self.found = found
+        self.supported = supported
+
+
+class UnknownTraceError(StoreError):
+    """No trace with this id is stored."""
+
+
+class IllegalTransitionError(StoreError):
+    """The pipeline state machine does not allow this transition."""
+
+    def __init__(self, trace_id: str, current: TraceState, new: TraceState) -> None:
+        super().__init__(f"trace {trace_id}: illegal transition {current} -> {new}")
+        self.trace_id = trace_id
+        self.current = current
+        self.new = new
+
+
+class InvalidDetailsError(StoreError):
+    """Transition details are missing a required field or have the wrong type."""
+
+
+class OversizedError(StoreError):
+    """A JSON body exceeds its size limit; nothing was written."""
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(f"{what} is {size} bytes, over the {limit}-byte limit")
+        self.size = size
+        self.limit = limit
+
+
+class OwnVoteConflictError(StoreError):
+    """A different own vote vector or salt is already stored for this trace and round.
+
+    Overwriting it would make this node's auditor equivocate after a restart.
+    """
+
+
+class InvalidQueryError(StoreError):
+    """A list query has an out-of-range limit."""
+
+
+# --- States ------------------------------------------------------------------------------------
+
+
+class TraceState(StrEnum):
+    """A trace's place in the pipeline, stored by name."""
+
+    RECEIVED = "received"
+    SUBMITTED = "submitted"
+    DISPATCHED = "dispatched"
+    COMMITTING = "committing"
+    REVEALING = "revealing"
+    TALLIED = "tallied"
+    FINALIZED = "finalized"
+    FAILED = "failed"
+
+
+TERMINAL_STATES = frozenset({TraceState.FINALIZED, TraceState.FAILED})
+
+_S = TraceState
+TRANSITIONS: Mapping[TraceState, frozenset[TraceState]] = {
+    _S.RECEIVED: frozenset({_S.SUBMITTED, _S.FAILED}),
+    _S.SUBMITTED: frozenset({_S.DISPATCHED, _S.FAILED}),
+    _S.DISPATCHED: frozenset({_S.COMMITTING, _S.FAILED}),
+    _S.COMMITTING: frozenset({_S.REVEALING, _S.FAILED}),
+    _S.REVEALING: frozenset({_S.TALLIED, _S.FAILED}),
+    _S.TALLIED: frozenset({_S.FINALIZED, _S.DISPATCHED, _S.FAILED}),
+    _S.FINALIZED: frozenset(),
+    _S.FAILED: frozenset(),
+}
+"""Allowed transitions; `tallied -> dispatched` is the escalation round."""
+
+#: Details a transition must carry, by name and type; extra JSON details are kept in history.
+_REQUIRED_DETAILS: Mapping[TraceState, Mapping[str, tuple[type, ...]]] = {
+    _S.SUBMITTED: {"tx_hash": (str,), "seed": (str,), "snapshot_block": (int,)},
+    _S.FINALIZED: {"verdict": (int,), "first_error": (int, type(None)), "tx_hash": (str,)},
+    _S.FAILED: {"reason": (str,)},
+}
+_HASH_DETAILS = frozenset({"tx_hash", "seed"})
+_FINAL_VERDICTS = frozenset(TraceVerdict) - {TraceVerdict.NONE}
+_HEX_DIGITS = frozenset("0123456789abcdef")
+_VOTES_ADAPTER: TypeAdapter[tuple[VoteEntry, ...]] = TypeAdapter(tuple[VoteEntry, ...])
+
+
+# --- Records -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    """A stored trace with its current state and the details its transitions recorded."""
+
+    trace_id: str
+    trace: Trace
+    state: TraceState
+    #: Position in insertion order: the cursor of `list_traces`.
+    seq: int
+    received_at_ms: int
+    updated_at_ms: int
+    submit_tx_hash: str | None
+    seed: str | None
+    snapshot_block: int | None
+    verdict: TraceVerdict | None
+    first_error: int | None
+    finalize_tx_hash: str | None
+    failure_reason: str | None
+
+
+@dataclass(frozen=True)
+class TracePage:
+    """One page of `list_traces`; pass `next_after` back as `after`, None on the last page."""
+
+    records: tuple[TraceRecord, ...]
+    next_after: int | None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    state: TraceState
+    details: dict[str, Any]
+    at_ms: int
+
+
+class PutResult(StrEnum):
+    """What `put_commit` / `put_reveal` did with a vote."""
+
+    CREATED = "created"
+    DUPLICATE = "duplicate"
+    EQUIVOCATION = "equivocation"
+
+
+@dataclass(frozen=True)
+class Equivocation:
+    """Two different votes for one (kind, trace, round, auditor): the stored one and the newcomer.
+
+    The store compares content only; whether it is slashable evidence (both signatures valid)
+    is decided by `protocol.votes.find_commit_equivocation` / `find_reveal_equivocation`.
+    """
+
+    kind: str
+    first: Commit | Reveal
+    second: Commit | Reveal
+
+
+@dataclass(frozen=True)
+class OwnVote:
+    """This node's auditor's votes and salt for one trace and round, kept for the reveal."""
+
+    trace_id: str
+    round: int
+    votes: tuple[VoteEntry, ...]
+    salt: str
+
+
+# --- Schema ------------------------------------------------------------------------------------
+
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # Version 1.
+    (
+        """CREATE TABLE traces (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            trace_id TEXT NOT NULL UNIQUE,
+            body TEXT NOT NULL,
+            state TEXT NOT NULL,
+            received_at_ms INTEGER NOT NULL,
+            updated_at_ms INTEGER NOT NULL,
+            submit_tx_hash TEXT,
+            seed TEXT,
+            snapshot_block INTEGER,
+            verdict INTEGER,
+            first_error INTEGER,
+            finalize_tx_hash TEXT,
+            failure_reason TEXT
+        )""",
+        "CREATE INDEX traces_by_state ON traces (state, seq)",
+        """CREATE TABLE trace_history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            trace_id TEXT NOT NULL REFERENCES traces (trace_id),
+            state TEXT NOT NULL,
+            details TEXT NOT NULL,
+            at_ms INTEGER NOT NULL
+        )""",
+        "CREATE INDEX history_by_trace ON trace_history (trace_id, id)",
+        # Votes need no trace row: auditors store votes for traces submitted on other nodes.
+        """CREATE TABLE commits (
+            trace_id TEXT NOT NULL,
+            round INTEGER NOT NULL,
+            auditor TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (trace_id, round, auditor)
+        )""",
+        """CREATE TABLE reveals (
+            trace_id TEXT NOT NULL,
+            round INTEGER NOT NULL,
+            auditor TEXT NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (trace_id, round, auditor)
+        )""",
+        """CREATE TABLE equivocations (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL CHECK (kind IN ('commit', 'reveal')),
+            trace_id TEXT NOT NULL,
+            round INTEGER NOT NULL,
+            auditor TEXT NOT NULL,
+            first_body TEXT NOT NULL,
+            second_body TEXT NOT NULL,
+            UNIQUE (kind, trace_id, round, auditor, second_body)
+        )""",
+        "CREATE INDEX equivocations_by_trace ON equivocations (trace_id, id)",
+        """CREATE TABLE own_votes (
+            trace_id TEXT NOT NULL,
+            round INTEGER NOT NULL,
+            votes TEXT NOT NULL,
+            salt TEXT NOT NULL,
+            PRIMARY KEY (trace_id, round)
+        )""",
+    ),
+)
+
+
+def _read_version(conn: sqlite3.Connection) -> int:
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT version FROM schema_version").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Bring the schema up to `target` in one transaction and return the version found.
+
+    Raises SchemaTooNewError, without writing, when the database is newer than `target`.
+    `conn` must be in autocommit mode (`isolation_level=None`).
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = _read_version(conn)
+        if found > target:
+            raise SchemaTooNewError(found, target)
+        for statements in _MIGRATIONS[found:target]:
+            for statement in statements:
+                conn.execute(statement)
+        conn.execute("DELETE FROM schema_version")
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (max(found, target),))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return found
+
+
+# --- Helpers -----------------------------------------------------------------------------------
+
+
+def _encode(value: Any, what: str, limit: int) -> str:
+    raw = canonical_json(value)
+    if len(raw) > limit:
+        raise OversizedError(what, len(raw), limit)
+    return raw.decode("utf-8")
+
+
+def _validate_details(state: TraceState, details: Mapping[str, Any]) -> None:
+    for name, types in _REQUIRED_DETAILS.get(state, {}).items():
+        if name not in details:
+            raise InvalidDetailsError(f"{state} needs detail {name!r}")
+        value: Any = details[name]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise InvalidDetailsError(f"detail {name!r} has type {type(value).__name__}")
+        if name in _HASH_DETAILS and not _is_hash(str(value)):
+            raise InvalidDetailsError(f"detail {name!r} is not 0x-prefixed 32-byte hex")
+    if state is TraceState.FINALIZED and details["verdict"] not in _FINAL_VERDICTS:
+        raise InvalidDetailsError(f"verdict {details['verdict']!r} is not a final verdict")
+
+
+def _is_hash(value: str) -> bool:
+    return len(value) == 66 and value.startswith("0x") and set(value[2:]) <= _HEX_DIGITS
+
+
+_TRACE_COLUMNS = (
+    "trace_id, body, state, seq, received_at_ms, updated_at_ms, submit_tx_hash, seed, "
+    "snapshot_block, verdict, first_error, finalize_tx_hash, failure_reason"
+)
+
+
+def _record(row: sqlite3.Row) -> TraceRecord:
+    return TraceRecord(
+        trace_id=row["trace_id"],
+        trace=Trace.model_validate_json(row["body"]),
+        state=TraceState(row["state"]),
+        seq=row["seq"],
+        received_at_ms=row["received_at_ms"],
+        updated_at_ms=row["updated_at_ms"],
+        submit_tx_hash=row["submit_tx_hash"],
+        seed=row["seed"],
+        snapshot_block=row["snapshot_block"],
+        verdict=None if row["verdict"] is None else TraceVerdict(row["verdict"]),
+        first_error=row["first_error"],
+        finalize_tx_hash=row["finalize_tx_hash"],
+        failure_reason=row["failure_reason"],
+    )
+
+
+# --- Store -------------------------------------------------------------------------------------
+
+
+class Store:
+    """The node's SQLite store. Thread-safe: one connection, every call under one lock."""
+
+    def __init__(self, path: Path | str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000
+        )
+        try:
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            # synchronous is per connection: every table holds accepted traces or votes, so all
+            # commits fsync the WAL.
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            migrate(self._conn)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction, committed (durably) before the block's caller returns."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._conn
+
+    # --- Traces --------------------------------------------------------------------------------
+
+    def put_trace(self, trace: Trace, *, at_ms: int) -> tuple[str, bool]:
+        """Store a trace in state `received`; the same content returns its id and created=False."""
+        trace_id = compute_trace_id(trace)
+        body = _encode(trace.canonical_fields(), "trace", MAX_TRACE_BYTES)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO traces (trace_id, body, state, received_at_ms, updated_at_ms) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO NOTHING",
+                (trace_id, body, TraceState.RECEIVED, at_ms, at_ms),
+            )
+            created = cursor.rowcount == 1
+            if created:
+                self._add_history(conn, trace_id, TraceState.RECEIVED, "{}", at_ms)
+        return trace_id, created
+
+    def get_trace(self, trace_id: str) -> TraceRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_TRACE_COLUMNS} FROM traces WHERE trace_id = ?", (trace_id,)
+            ).fetchone()
+        return None if row is None else _record(row)
+
+    def list_traces(
+        self,
+        state: TraceState | None = None,
+        limit: int = DEFAULT_PAGE_LIMIT,
+        after: int | None = None,
+    ) -> TracePage:
+        """Traces in insertion order, optionally in one state, starting after cursor `after`."""
+        if not 1 <= limit <= MAX_PAGE_LIMIT:
+            raise InvalidQueryError(f"limit must be in [1, {MAX_PAGE_LIMIT}], got {limit}")
+        query = f"SELECT {_TRACE_COLUMNS} FROM traces WHERE seq > ?"
+        params: list[Any] = [after if after is not None else 0]
+        if state is not None:
+            query += " AND state = ?"
+            params.append(TraceState(state))
+        query += " ORDER BY seq LIMIT ?"
+        params.append(limit + 1)
+        with self._read() as conn:
+            rows = conn.execute(query, params).fetchall()
+        records = tuple(_record(row) for row in rows[:limit])
+        next_after = records[-1].seq if len(rows) > limit else None
+        return TracePage(records, next_after)
+
+    def open_traces(self) -> list[TraceRecord]:
+        """Every trace not finalized or failed, oldest first: what to resume after a restart."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_TRACE_COLUMNS} FROM traces WHERE state NOT IN (?, ?) ORDER BY seq",
+                (TraceState.FINALIZED, TraceState.FAILED),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def advance(
+        self, trace_id: str, new_state: TraceState, *, at_ms: int, **details: Any
+    ) -> TraceRecord:
+        """Move a trace to `new_state`, durably, and record it in the history.
+
+        Raises UnknownTraceError, IllegalTransitionError, InvalidDetailsError or OversizedError,
+        writing nothing. Details must be JSON values; required ones are in `_REQUIRED_DETAILS`.
+        """
+        new_state = TraceState(new_state)
+        _validate_details(new_state, details)
+        encoded = _encode(details, "details", MAX_DETAILS_BYTES)
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT state FROM traces WHERE trace_id = ?", (trace_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownTraceError(trace_id)
+            current = TraceState(row["state"])
+            if new_state not in TRANSITIONS[current]:
+                raise IllegalTransitionError(trace_id, current, new_state)
+            conn.execute(
+                "UPDATE traces SET state = ?, updated_at_ms = ? WHERE trace_id = ?",
+                (new_state, at_ms, trace_id),
+            )
+            self._set_columns(conn, trace_id, new_state, details)
+            self._add_history(conn, trace_id, new_state, encoded, at_ms)
+            record = conn.execute(
+                f"SELECT {_TRACE_COLUMNS} FROM traces WHERE trace_id = ?", (trace_id,)
+            ).fetchone()
+        return _record(record)
+
+    @staticmethod
+    def _set_columns(
+        conn: sqlite3.Connection, trace_id: str, state: TraceState, details: Mapping[str, Any]
+    ) -> None:
+        if state is TraceState.SUBMITTED:
+            sql = "UPDATE traces SET submit_tx_hash = ?, seed = ?, snapshot_block = ?"
+            values: tuple[Any, ...] = (
+                details["tx_hash"],
+                details["seed"],
+                details["snapshot_block"],
+            )
+        elif state is TraceState.FINALIZED:
+            sql = "UPDATE traces SET verdict = ?, first_error = ?, finalize_tx_hash = ?"
+            values = (int(details["verdict"]), details["first_error"], details["tx_hash"])
+        elif state is TraceState.FAILED:
+            sql, values = "UPDATE traces SET failure_reason = ?", (details["reason"],)
+        else:
+            return
+        conn.execute(sql + " WHERE trace_id = ?", (*values, trace_id))
+
+    @staticmethod
+    def _add_history(
+        conn: sqlite3.Connection, trace_id: str, state: TraceState, details: str, at_ms: int
+    ) -> None:
+        conn.execute(
+            "INSERT INTO trace_history (trace_id, state, details, at_ms) VALUES (?, ?, ?, ?)",
+            (trace_id, state, details, at_ms),
+        )
+
+    def get_history(self, trace_id: str) -> list[HistoryEntry]:
+        """The trace's transitions, oldest first; empty for an unknown trace."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT state, details, at_ms FROM trace_history WHERE trace_id = ? ORDER BY id",
+                (trace_id,),
+            ).fetchall()
+        return [
+            HistoryEntry(TraceState(row["state"]), json.loads(row["details"]), row["at_ms"])
+            for row in rows
+        ]
+
+    # --- Votes ---------------------------------------------------------------------------------
+
+    def put_commit(self, commit: Commit) -> PutResult:
+        """Store a commit once per (trace, round, auditor); a different commitment is evidence.
+
+        A copy with the same commitment but another signature is a duplicate, not evidence.
+        """
+        return self._put_vote("commit", commit, lambda a, b: a["commitment"] == b["commitment"])
+
+    def put_reveal(self, reveal: Reveal) -> PutResult:
+        """Store a reveal once per (trace, round, auditor); different votes or salt are evidence."""
+        return self._put_vote(
+            "reveal", reveal, lambda a, b: (a["votes"], a["salt"]) == (b["votes"], b["salt"])
+        )
+
+    def _put_vote(
+        self, kind: str, vote: Commit | Reveal, same: Callable[[Any, Any], bool]
+    ) -> PutResult:
+        fields = vote.model_dump(mode="json")
+        body = _encode(fields, kind, MAX_VOTE_BYTES)
+        key = (vote.trace_id, vote.round, vote.auditor)
+        table = "commits" if kind == "commit" else "reveals"
+        with self._write() as conn:
+            row = conn.execute(
+                f"SELECT body FROM {table} WHERE trace_id = ? AND round = ? AND auditor = ?", key
+            ).fetchone()
+            if row is None:
+                conn.execute(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", (*key, body))
+                return PutResult.CREATED
+            if same(json.loads(row["body"]), fields):
+                return PutResult.DUPLICATE
+            conn.execute(
+                "INSERT INTO equivocations (kind, trace_id, round, auditor, first_body, "
+                "second_body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (kind, *key, row["body"], body),
+            )
+            return PutResult.EQUIVOCATION
+
+    def get_commits(self, trace_id: str, round_: int) -> list[Commit]:
+        """The first commit of each auditor for this trace and round, by auditor."""
+        return [
+            Commit.model_validate_json(b) for b in self._vote_bodies("commits", trace_id, round_)
+        ]
+
+    def get_reveals(self, trace_id: str, round_: int) -> list[Reveal]:
+        """The first reveal of each auditor for this trace and round, by auditor."""
+        return [
+            Reveal.model_validate_json(b) for b in self._vote_bodies("reveals", trace_id, round_)
+        ]
+
+    def _vote_bodies(self, table: str, trace_id: str, round_: int) -> list[str]:
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT body FROM {table} WHERE trace_id = ? AND round = ? ORDER BY auditor",
+                (trace_id, round_),
+            ).fetchall()
+        return [row["body"] for row in rows]
+
+    def get_equivocations(self, trace_id: str) -> list[Equivocation]:
+        """Conflicting vote pairs seen for this trace, in the order they were seen."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT kind, first_body, second_body FROM equivocations WHERE trace_id = ? "
+                "ORDER BY id",
+                (trace_id,),
+            ).fetchall()
+        result = []
+        for row in rows:
+            model: type[Commit] | type[Reveal] = Commit if row["kind"] == "commit" else Reveal
+            result.append(
+                Equivocation(
+                    row["kind"],
+                    model.model_validate_json(row["first_body"]),
+                    model.model_validate_json(row["second_body"]),
+                )
+            )
+        return result
+
+    # --- Own votes -----------------------------------------------------------------------------
+
+    def put_own_vote(
+        self, trace_id: str, round_: int, votes: Sequence[VoteEntry], salt: str
+    ) -> None:
+        """Keep this node's votes and salt, durably, before its commit is published.
+
+        Storing the same again is a no-op; anything different raises OwnVoteConflictError.
+        """
+        encoded = _encode(
+            [entry.model_dump(mode="json") for entry in votes], "own votes", MAX_VOTE_BYTES
+        )
+        if not _is_hash(salt):
+            raise InvalidDetailsError("salt is not 0x-prefixed 32-byte hex")
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT votes, salt FROM own_votes WHERE trace_id = ? AND round = ?",
+                (trace_id, round_),
+            ).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT INTO own_votes VALUES (?, ?, ?, ?)", (trace_id, round_, encoded, salt)
+                )
+            elif (row["votes"], row["salt"]) != (encoded, salt):
+                raise OwnVoteConflictError(f"own vote for {trace_id} round {round_} differs")
+
+    def get_own_vote(self, trace_id: str, round_: int) -> OwnVote | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT votes, salt FROM own_votes WHERE trace_id = ? AND round = ?",
+                (trace_id, round_),
+            ).fetchone()
+        if row is None:
+            return None
+        votes = _VOTES_ADAPTER.validate_json(row["votes"])
+        return OwnVote(trace_id, round_, votes, row["salt"])
