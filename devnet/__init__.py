@@ -1,1 +1,1 @@
-"""Local development network: dev accounts and the demo (Anvil and node processes next)."""
+"""Local development network: Anvil, deployment, dev accounts, direct on-chain audits, the demo."""

@@ -1,1 +1,1 @@
-"""The node: command-line tool today; the asyncio daemon (RPC, libp2p, chain, store) next."""
+"""The node: CLI, chain client, durable store, libp2p bridge (the daemon wiring them comes next)."""
