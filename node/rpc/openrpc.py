@@ -1,0 +1,241 @@
+"""The RPC methods' parameter and result types, and the OpenRPC 1.2 document built from them.
+
+Parameters are validated from JSON text by these strict models, so what `rpc_discover` publishes
+is exactly what the server enforces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode
+
+from node.rpc.errors import ErrorCode
+from node.store import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, TraceState
+from protocol.models import Trace
+
+__all__ = [
+    "METHODS",
+    "OPENRPC_VERSION",
+    "GetTraceParams",
+    "GetVerdictParams",
+    "HistoryItem",
+    "ListTracesParams",
+    "ListTracesResult",
+    "MethodSpec",
+    "NoParams",
+    "StatusResult",
+    "SubmitTraceParams",
+    "SubmitTraceResult",
+    "TraceResult",
+    "TraceSummary",
+    "VerdictResult",
+    "build_openrpc",
+]
+
+OPENRPC_VERSION = "1.2.6"
+_META_SCHEMA = "https://raw.githubusercontent.com/open-rpc/meta-schema/master/schema.json"
+
+TraceId = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$", description="0x + 64 hex digits")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, strict=True, extra="forbid")
+
+
+# --- Parameters --------------------------------------------------------------------------------
+
+
+class NoParams(_Strict):
+    pass
+
+
+class SubmitTraceParams(_Strict):
+    trace: Trace
+
+
+class GetTraceParams(_Strict):
+    trace_id: TraceId
+
+
+class GetVerdictParams(_Strict):
+    trace_id: TraceId
+
+
+class ListTracesParams(_Strict):
+    state: TraceState | None = None
+    limit: int = Field(default=DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT)
+    after: int | None = Field(default=None, ge=0, description="`next_after` of the last page")
+
+
+# --- Results -----------------------------------------------------------------------------------
+
+
+class SubmitTraceResult(_Strict):
+    trace_id: str
+    created: bool
+    state: TraceState
+
+
+class HistoryItem(_Strict):
+    state: TraceState
+    details: dict[str, JsonValue]
+    at_ms: int
+
+
+class TraceResult(_Strict):
+    trace_id: str
+    trace: Trace
+    state: TraceState
+    seq: int
+    received_at_ms: int
+    updated_at_ms: int
+    submit_tx_hash: str | None
+    seed: str | None
+    snapshot_block: int | None
+    verdict: str | None = Field(description="the final verdict's name, once finalized")
+    first_error: int | None
+    finalize_tx_hash: str | None
+    failure_reason: str | None
+    history: list[HistoryItem]
+
+
+class TraceSummary(_Strict):
+    trace_id: str
+    seq: int
+    state: TraceState
+    received_at_ms: int
+    updated_at_ms: int
+
+
+class ListTracesResult(_Strict):
+    traces: list[TraceSummary]
+    next_after: int | None = Field(description="pass back as `after`; null on the last page")
+
+
+class VerdictResult(_Strict):
+    """The on-chain verdict, shaped as `trustnode verdict --json` prints it, plus `is_final`."""
+
+    trace_id: str
+    verdict: str
+    first_error: int
+    segment_verdicts: list[str]
+    finalized_at: int
+    is_final: bool
+
+
+class StatusResult(_Strict):
+    node_address: str | None
+    peer_id: str | None
+    chain_id: int | None
+    block: int | None
+    traces_by_state: dict[str, int]
+
+
+PeersResult = list[dict[str, JsonValue]]
+DiscoverResult = dict[str, JsonValue]
+
+
+# --- Method table ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    summary: str
+    params: type[_Strict]
+    result: Any
+    errors: tuple[ErrorCode, ...] = ()
+    #: Write methods need the bearer token when one is configured.
+    write: bool = False
+
+
+_E = ErrorCode
+METHODS: tuple[MethodSpec, ...] = (
+    MethodSpec(
+        "audit_submitTrace",
+        "Validate and store a trace; the same trace always returns the same id.",
+        SubmitTraceParams,
+        SubmitTraceResult,
+        (_E.UNAUTHORIZED, _E.REQUEST_TOO_LARGE),
+        write=True,
+    ),
+    MethodSpec(
+        "audit_getTrace",
+        "A stored trace with its pipeline state and history.",
+        GetTraceParams,
+        TraceResult,
+        (_E.TRACE_NOT_FOUND,),
+    ),
+    MethodSpec(
+        "audit_listTraces",
+        "Stored traces in insertion order, optionally in one state, a page at a time.",
+        ListTracesParams,
+        ListTracesResult,
+    ),
+    MethodSpec(
+        "audit_getVerdict",
+        "The trace's verdict as the Ledger contract records it.",
+        GetVerdictParams,
+        VerdictResult,
+        (_E.CHAIN_UNAVAILABLE,),
+    ),
+    MethodSpec(
+        "node_status", "This node's identity, chain head and trace counts.", NoParams, StatusResult
+    ),
+    MethodSpec("node_peers", "The peers this node is connected to.", NoParams, PeersResult),
+    MethodSpec("rpc_discover", "This OpenRPC document.", NoParams, DiscoverResult),
+)
+
+
+def build_openrpc(methods: tuple[MethodSpec, ...], version: str) -> dict[str, Any]:
+    """The OpenRPC document of `methods`; shared types live in components.schemas."""
+    inputs: list[tuple[str, JsonSchemaMode, TypeAdapter[Any]]] = []
+    for spec in methods:
+        inputs.append((spec.name + ".params", "validation", TypeAdapter(spec.params)))
+        inputs.append((spec.name + ".result", "serialization", TypeAdapter(spec.result)))
+    schemas, defs = TypeAdapter.json_schemas(inputs, ref_template="#/components/schemas/{model}")
+    components: dict[str, Any] = dict(defs.get("$defs", {}))
+    documented = [_method(spec, schemas, components) for spec in methods]
+    for spec in methods:
+        # Parameter models are listed field by field in each method, not as shared types.
+        components.pop(spec.params.__name__, None)
+    return {
+        "openrpc": OPENRPC_VERSION,
+        "info": {"title": "TRUST node", "version": version},
+        "methods": documented,
+        "components": {
+            "schemas": components,
+            "errors": {code.name: _error_object(code) for code in ErrorCode},
+        },
+    }
+
+
+def _method(
+    spec: MethodSpec,
+    schemas: dict[tuple[str, JsonSchemaMode], Any],
+    components: dict[str, Any],
+) -> dict[str, Any]:
+    params_schema = components[spec.params.__name__]
+    required = set(params_schema.get("required", []))
+    params = [
+        {"name": name, "required": name in required, "schema": schema}
+        for name, schema in params_schema.get("properties", {}).items()
+    ]
+    result_schema = schemas[(spec.name + ".result", "serialization")]
+    if spec.name == "rpc_discover":
+        result_schema = {"$ref": _META_SCHEMA}
+    return {
+        "name": spec.name,
+        "summary": spec.summary,
+        "paramStructure": "either",
+        "params": params,
+        "result": {"name": spec.name.split("_", 1)[1] + "Result", "schema": result_schema},
+        "errors": [{"$ref": f"#/components/errors/{code.name}"} for code in spec.errors],
+    }
+
+
+def _error_object(code: ErrorCode) -> dict[str, Any]:
+    return {"code": int(code), "message": code.name.lower().replace("_", " ")}
