@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -21,6 +22,8 @@ from devnet.chain import DEFAULT_DEVNET_DIR, DevnetError, load_deployment, start
 from devnet.demo import run_demo
 from node.chain import ChainClient, ChainError
 from node.chain.ledger import LedgerClient, OnChainVerdict
+from node.config import ConfigError, load_config
+from node.rpc_client import RpcClient, RpcClientError
 from node.tracefile import TraceFileError, read_traces
 from protocol.errors import ProtocolError
 from protocol.hdag import build_hdag
@@ -182,6 +185,60 @@ def command_verdict(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if verdict.is_final else EXIT_NOT_FINAL
 
 
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+def command_run(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        config = load_config(Path(args.config))
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    # Imported here: libp2p (under the daemon) warns on import; other commands need none of it.
+    from node.daemon import run_node  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        asyncio.run(run_node(config))
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+    except ExceptionGroup as group:
+        # A service that cannot start (port taken, host failure) ends the TaskGroup.
+        leaf = _first_leaf(group)
+        if isinstance(leaf, OSError):
+            raise CliError(f"node failed: {leaf}") from None
+        raise
+    return 0
+
+
+def command_submit(args: argparse.Namespace, out: TextIO) -> int:
+    path = Path(args.file)
+    with RpcClient(args.rpc, token=args.token) as client:
+        for record in read_traces(path):
+            trace = record.trace.model_dump(mode="json", by_alias=True, exclude_none=True)
+            try:
+                result = client.call("audit_submitTrace", {"trace": trace})
+            except RpcClientError as exc:
+                raise CliError(f"{record.where}: {exc}") from None
+            out.write(f"{result['trace_id']}\n")
+            out.flush()
+    return 0
+
+
+def _add_node_commands(commands: Any) -> None:
+    run = commands.add_parser("run", help="run the node daemon until SIGTERM/SIGINT")
+    run.add_argument("--config", required=True, help="the node's JSON config file")
+    run.set_defaults(handler=command_run)
+    submit = commands.add_parser("submit", help="submit traces to a node; prints their ids")
+    submit.add_argument("file", help="a trace JSON file, or a .jsonl file of records")
+    submit.add_argument("--rpc", required=True, help="the node's JSON-RPC URL (see its node.json)")
+    submit.add_argument("--token", help="bearer token, when the node requires one")
+    submit.set_defaults(handler=command_submit)
+
+
 def _add_devnet_commands(commands: Any) -> None:
     devnet = commands.add_parser("devnet", help="a local devnet: Anvil, contracts, auditors")
     actions = devnet.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -221,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=command_demo)
     _add_devnet_commands(commands)
     _add_verdict_command(commands)
+    _add_node_commands(commands)
     return parser
 
 

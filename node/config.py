@@ -1,0 +1,171 @@
+"""The node's configuration file (`trustnode run --config FILE`): one strict JSON object.
+
+Unknown fields are errors, and every error is one `ConfigError` line naming the file and the
+field. Relative paths are resolved against the directory of the config file. The account key is
+never in the file: it is read from a key file that only its owner may read (mode 0600), or from
+an environment variable, and it never appears in a message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import stat
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from node.tracefile import describe_validation_error
+
+__all__ = [
+    "DEFAULT_RPC_HOST",
+    "AccountConfig",
+    "ChainConfig",
+    "ConfigError",
+    "NodeConfig",
+    "P2PSettings",
+    "RpcSettings",
+    "load_account_key",
+    "load_config",
+]
+
+DEFAULT_RPC_HOST = "127.0.0.1"
+#: The largest config file read: a config is a few hundred bytes.
+MAX_CONFIG_BYTES = 65_536
+
+_MULTIADDR = re.compile(r"^/(ip4|ip6|dns|dns4|dns6)/[^/]+/tcp/\d{1,5}/p2p/[1-9A-HJ-NP-Za-km-z]+$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_ACCOUNT_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+Port = Annotated[int, Field(ge=0, le=65_535)]
+Multiaddr = Annotated[str, Field(pattern=_MULTIADDR.pattern)]
+Address = Annotated[str, Field(pattern=_ADDRESS.pattern)]
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message is one line naming the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class RpcSettings(_Strict):
+    host: str = DEFAULT_RPC_HOST
+    #: 0 picks a free port; the chosen URL is written to `<data_dir>/node.json`.
+    port: Port = 0
+    #: Bearer token for write methods; required when `host` is not a loopback address.
+    token: SecretStr | None = Field(default=None, min_length=16)
+
+    @model_validator(mode="after")
+    def _token_beyond_loopback(self) -> RpcSettings:
+        if self.token is None and not _is_loopback(self.host):
+            raise ValueError(f"listening on {self.host} beyond loopback needs rpc.token")
+        return self
+
+
+class P2PSettings(_Strict):
+    #: libp2p TCP port on 127.0.0.1; 0 picks a free one.
+    listen_port: Port = 0
+    #: Full multiaddrs with a peer id: /ip4/127.0.0.1/tcp/PORT/p2p/PEER_ID.
+    bootstrap: tuple[Multiaddr, ...] = ()
+
+
+class AccountConfig(_Strict):
+    """Exactly one source of the account key."""
+
+    key_file: Path | None = None
+    key_env: str | None = Field(default=None, pattern=_ENV_NAME.pattern)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AccountConfig:
+        if (self.key_file is None) == (self.key_env is None):
+            raise ValueError("give exactly one of 'key_file' or 'key_env'")
+        return self
+
+
+class ChainConfig(_Strict):
+    rpc_url: str = Field(pattern=r"^https?://\S+$")
+    ledger: Address
+    #: Needed only by the pipeline services that register and read auditors.
+    registry: Address | None = None
+
+
+class NodeConfig(_Strict):
+    data_dir: Path
+    account: AccountConfig
+    rpc: RpcSettings = Field(default_factory=RpcSettings)
+    p2p: P2PSettings = Field(default_factory=P2PSettings)
+    #: Absent: the node serves RPC without a chain and audit_getVerdict is chain-unavailable.
+    chain: ChainConfig | None = None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_config(path: Path) -> NodeConfig:
+    """Read and validate `path`; relative paths in it are taken from the file's directory."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {size} bytes exceeds the {MAX_CONFIG_BYTES}-byte limit")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a JSON document ({exc})") from None
+    try:
+        config = NodeConfig.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
+    return _resolve_paths(config, path.parent)
+
+
+def _resolve_paths(config: NodeConfig, base: Path) -> NodeConfig:
+    key_file = config.account.key_file
+    account = config.account
+    if key_file is not None:
+        account = account.model_copy(update={"key_file": base / key_file})
+    return config.model_copy(update={"data_dir": base / config.data_dir, "account": account})
+
+
+def load_account_key(account: AccountConfig) -> str:
+    """The 0x-prefixed account key from its file or environment variable.
+
+    A key file readable or writable by group or others is refused, like ssh does.
+    """
+    if account.key_file is not None:
+        where = f"account.key_file {account.key_file}"
+        try:
+            mode = account.key_file.stat().st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise ConfigError(
+                    f"{where}: permissions {stat.S_IMODE(mode):04o} are too open; use 0600"
+                )
+            text = account.key_file.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            raise ConfigError(f"{where}: no such file") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{where}: cannot read ({type(exc).__name__})") from None
+    else:
+        where = f"account.key_env {account.key_env}"
+        text = os.environ.get(str(account.key_env), "").strip()
+        if not text:
+            raise ConfigError(f"{where}: the environment variable is not set")
+    if not _ACCOUNT_KEY.match(text):
+        raise ConfigError(f"{where}: not a 32-byte hex private key")
+    return "0x" + text.removeprefix("0x").lower()
