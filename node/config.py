@@ -8,7 +8,6 @@ an environment variable, and it never appears in a message.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
@@ -18,6 +17,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from node.hosts import is_loopback_host
 from node.tracefile import describe_validation_error
 
 __all__ = [
@@ -63,7 +63,7 @@ class RpcSettings(_Strict):
 
     @model_validator(mode="after")
     def _token_beyond_loopback(self) -> RpcSettings:
-        if self.token is None and not _is_loopback(self.host):
+        if self.token is None and not is_loopback_host(self.host):
             raise ValueError(f"listening on {self.host} beyond loopback needs rpc.token")
         return self
 
@@ -102,15 +102,6 @@ class NodeConfig(_Strict):
     p2p: P2PSettings = Field(default_factory=P2PSettings)
     #: Absent: the node serves RPC without a chain and audit_getVerdict is chain-unavailable.
     chain: ChainConfig | None = None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def load_config(path: Path) -> NodeConfig:

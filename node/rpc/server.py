@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import inspect
-import ipaddress
 import itertools
 import json
 import logging
@@ -31,6 +30,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from node.chain.errors import ChainError
+from node.hosts import is_loopback_host
 from node.rpc.errors import ErrorCode, RpcError
 from node.rpc.openrpc import (
     METHODS,
@@ -152,7 +152,7 @@ class RpcServer:
         """Listen on host:port (0 picks a free port) and return the URL to POST to."""
         if self._runner is not None:
             raise RpcConfigError("the RPC server is already started")
-        if (self._public or not _is_loopback(host)) and self._expected_auth is None:
+        if (self._public or not is_loopback_host(host)) and self._expected_auth is None:
             raise RpcConfigError(f"listening on {host} beyond loopback needs an RPC token")
         app = web.Application(client_max_size=self._max_request_bytes)
         app.router.add_post("/", self._handle_http)
@@ -343,15 +343,6 @@ async def _maybe_await(value: _T | Awaitable[_T]) -> _T:
     if inspect.isawaitable(value):
         return await value
     return value
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _reject_constant(name: str) -> Any:
