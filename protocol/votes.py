@@ -15,7 +15,7 @@ rationales the hash of the per-vote rationale hashes in vote order
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 
 from protocol.eip712 import (
@@ -142,29 +142,26 @@ def validate_reveal_against_commit(reveal: Reveal, commit: Commit) -> None:
         raise VoteError("the revealed votes and salt do not reproduce the commitment")
 
 
-def is_reveal_matching_commit(reveal: Reveal, commit: Commit) -> bool:
-    """True when `reveal` opens `commit` (same trace, round, auditor and commitment)."""
+def _passes(validate: Callable[[], None]) -> bool:
+    """A `validate_` check as a predicate: False instead of VoteError."""
     try:
-        validate_reveal_against_commit(reveal, commit)
+        validate()
     except VoteError:
         return False
     return True
+
+
+def is_reveal_matching_commit(reveal: Reveal, commit: Commit) -> bool:
+    """True when `reveal` opens `commit` (same trace, round, auditor and commitment)."""
+    return _passes(lambda: validate_reveal_against_commit(reveal, commit))
 
 
 def _is_commit_signed(commit: Commit, domain_separator: bytes) -> bool:
-    try:
-        validate_commit_signature(commit, domain_separator)
-    except VoteError:
-        return False
-    return True
+    return _passes(lambda: validate_commit_signature(commit, domain_separator))
 
 
 def _is_reveal_signed(reveal: Reveal, domain_separator: bytes) -> bool:
-    try:
-        validate_reveal_signature(reveal, domain_separator)
-    except VoteError:
-        return False
-    return True
+    return _passes(lambda: validate_reveal_signature(reveal, domain_separator))
 
 
 def find_commit_equivocation(a: Commit, b: Commit, domain_separator: bytes) -> bool:
