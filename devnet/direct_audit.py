@@ -26,7 +26,8 @@ from protocol.segments import build_segments
 from protocol.sortition import compute_segment_tier, compute_tier_stakes
 from protocol.votes import make_reveal
 
-#: How an auditor votes on a segment: a Vote, or None to stay absent.
+#: How an auditor votes on a segment: a Vote, or None to stay absent. An auditor is absent for
+#: a whole round or not at all: the Ledger cannot see a reveal that skips assigned segments.
 VoteRule = Callable[[str, Segment], Vote | None]
 
 
@@ -50,7 +51,10 @@ class DirectAudit:
 def _round_votes(
     address: str, segments: Sequence[Segment], rule: VoteRule
 ) -> tuple[list[VoteEntry], list[int]]:
-    """The votes an auditor casts on its assigned segments, and the segments it skips."""
+    """The votes an auditor casts on its assigned segments, or the segments it skips (all).
+
+    Raises ValueError for a partial reveal, which the Ledger would count wrongly.
+    """
     votes, skipped = [], []
     for segment in segments:
         vote = rule(address, segment)
@@ -61,6 +65,8 @@ def _round_votes(
         votes.append(
             VoteEntry(segment=segment.index, vote=vote, confidence=9_000, rationale=rationale)
         )
+    if votes and skipped:
+        raise ValueError(f"{address} would reveal some assigned segments and skip {skipped}")
     return votes, skipped
 
 
