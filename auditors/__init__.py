@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
+from auditors.adversaries import FlipJudge
 from auditors.arithmetic import ArithmeticChecker
 from auditors.judgement import ABSTAIN, Judge, Judgement
 
-__all__ = ["ABSTAIN", "ArithmeticChecker", "Judge", "Judgement"]
+__all__ = ["ABSTAIN", "ArithmeticChecker", "FlipJudge", "Judge", "Judgement"]

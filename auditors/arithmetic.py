@@ -165,15 +165,16 @@ def _rounded_like(right: Fraction, left: Fraction, right_text: str) -> Fraction:
 
 
 class ArithmeticChecker:
-    """Judges operation segments, and steps whose relations it can all parse."""
+    """Judges the arithmetic relations of a segment: an operation is one relation; any other
+    level (a step's text, a tactic's or strategy's child claims, the goal's final claim) is
+    judged on the relations found in its text. VALID when all it can parse hold, INVALID when
+    one fails, ABSTAIN when it finds none it can parse."""
 
     def judge(self, segment: Segment) -> Judgement:
         if segment.level is Level.OPERATION:
             return _judge_relations([segment.text])
-        if segment.level is Level.STEP:
-            spans = extract_operations(segment.text, Span(start=0, end=len(segment.text)))
-            return _judge_relations([segment.text[span.start : span.end] for span in spans])
-        return ABSTAIN
+        spans = extract_operations(segment.text, Span(start=0, end=len(segment.text)))
+        return _judge_relations([segment.text[span.start : span.end] for span in spans])
 
 
 def _judge_relations(relations: list[str]) -> Judgement:

@@ -20,6 +20,8 @@ from typing import Any, TextIO
 # The devnet lives in devnet/, the layer above node/; only the CLI entry point reaches up.
 from devnet.chain import DEFAULT_DEVNET_DIR, DevnetError, load_deployment, start_chain, stop_chain
 from devnet.demo import run_demo
+from devnet.deployment import MAX_DEV_AUDITORS
+from devnet.network import NETWORK_FILE, start_network, stop_network
 from node.chain import ChainClient, ChainError
 from node.chain.ledger import LedgerClient, OnChainVerdict
 from node.config import ConfigError, load_config
@@ -35,6 +37,8 @@ EXIT_NOT_FINAL = 1
 _TRACE_ID = re.compile(r"^0x[0-9a-f]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 EXCERPT_CHARS = 60
+DEFAULT_DEVNET_AUDITORS = 5
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class CliError(Exception):
@@ -105,7 +109,10 @@ def command_demo(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def command_devnet_up(args: argparse.Namespace, out: TextIO) -> int:
-    deployment = asyncio.run(start_chain(Path(args.dir), args.auditors))
+    if args.nodes:
+        return _devnet_up_with_nodes(args, out)
+    auditors = DEFAULT_DEVNET_AUDITORS if args.auditors is None else args.auditors
+    deployment = asyncio.run(start_chain(Path(args.dir), auditors))
     out.write(
         f"anvil   {deployment.rpc_url} (pid {deployment.anvil_pid}, chain {deployment.chain_id})\n"
         f"registry {deployment.registry}\nledger   {deployment.ledger}\n"
@@ -116,9 +123,32 @@ def command_devnet_up(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _devnet_up_with_nodes(args: argparse.Namespace, out: TextIO) -> int:
+    if not 1 <= args.nodes <= MAX_DEV_AUDITORS:
+        raise CliError(f"--nodes must be between 1 and {MAX_DEV_AUDITORS}, got {args.nodes}")
+    if args.auditors is not None and args.auditors != args.nodes:
+        raise CliError("--nodes N registers N auditors, one per node: leave out --auditors")
+    network = asyncio.run(start_network(Path(args.dir), args.nodes))
+    out.write(
+        f"anvil   {network.chain_rpc_url} (pid {network.anvil_pid}, chain {network.chain_id})\n"
+        f"registry {network.registry}\nledger   {network.ledger}\n"
+    )
+    for node in network.nodes:
+        out.write(f"node {node.index}  {node.address}  {node.rpc_url}  peer {node.peer_id}\n")
+    out.write(f"network file: {Path(args.dir) / NETWORK_FILE}\n")
+    return 0
+
+
 def command_devnet_down(args: argparse.Namespace, out: TextIO) -> int:
-    deployment = stop_chain(Path(args.dir))
-    out.write(f"stopped anvil (pid {deployment.anvil_pid})\n")
+    directory = Path(args.dir)
+    if not (directory / NETWORK_FILE).exists():
+        deployment = stop_chain(directory)
+        out.write(f"stopped anvil (pid {deployment.anvil_pid})\n")
+        return 0
+    network = stop_network(directory)
+    for node in network.nodes:
+        out.write(f"stopped node {node.index} (pid {node.pid})\n")
+    out.write(f"stopped anvil (pid {network.anvil_pid})\n")
     return 0
 
 
@@ -199,7 +229,7 @@ def command_run(args: argparse.Namespace, out: TextIO) -> int:
     from node.daemon import run_node  # noqa: PLC0415
 
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         asyncio.run(run_node(config))
@@ -231,6 +261,7 @@ def command_submit(args: argparse.Namespace, out: TextIO) -> int:
 def _add_node_commands(commands: Any) -> None:
     run = commands.add_parser("run", help="run the node daemon until SIGTERM/SIGINT")
     run.add_argument("--config", required=True, help="the node's JSON config file")
+    run.add_argument("--log-level", choices=LOG_LEVELS, default="INFO", help="default INFO")
     run.set_defaults(handler=command_run)
     submit = commands.add_parser("submit", help="submit traces to a node; prints their ids")
     submit.add_argument("file", help="a trace JSON file, or a .jsonl file of records")
@@ -242,8 +273,20 @@ def _add_node_commands(commands: Any) -> None:
 def _add_devnet_commands(commands: Any) -> None:
     devnet = commands.add_parser("devnet", help="a local devnet: Anvil, contracts, auditors")
     actions = devnet.add_subparsers(dest="action", required=True, metavar="ACTION")
-    up = actions.add_parser("up", help="start Anvil, deploy, register staked dev auditors")
-    up.add_argument("--auditors", type=int, default=5, help="dev auditors to register (1-9)")
+    up = actions.add_parser(
+        "up", help="start Anvil, deploy, register staked dev auditors, optionally run nodes"
+    )
+    up.add_argument(
+        "--auditors",
+        type=int,
+        help=f"dev auditors to register without nodes (1-9, default {DEFAULT_DEVNET_AUDITORS})",
+    )
+    up.add_argument(
+        "--nodes",
+        type=int,
+        default=0,
+        help="also run N node processes, one per dev auditor, meshed (1-9; default 0: none)",
+    )
     up.add_argument("--dir", default=str(DEFAULT_DEVNET_DIR), help="devnet directory")
     up.set_defaults(handler=command_devnet_up)
     down = actions.add_parser("down", help="stop what `devnet up` started, by process id")

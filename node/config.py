@@ -13,7 +13,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
@@ -23,6 +23,7 @@ from node.tracefile import describe_validation_error
 __all__ = [
     "DEFAULT_RPC_HOST",
     "AccountConfig",
+    "AuditSettings",
     "ChainConfig",
     "ConfigError",
     "NodeConfig",
@@ -95,6 +96,20 @@ class ChainConfig(_Strict):
     registry: Address | None = None
 
 
+class AuditSettings(_Strict):
+    """How this node audits and coordinates; the defaults suit a devnet."""
+
+    #: For experiments and tests of the defences: `flip` votes against its honest judgement,
+    #: `absent` never votes (it still relays and coordinates).
+    behaviour: Literal["honest", "flip", "absent"] = "honest"
+    #: Fee paid with each submitted trace; absent: the Ledger's minimum fee.
+    fee_wei: int | None = Field(default=None, ge=0)
+    segment_wait_s: float = Field(default=2.0, gt=0, le=3_600)
+    commit_window_s: float = Field(default=10.0, gt=0, le=3_600)
+    reveal_window_s: float = Field(default=10.0, gt=0, le=3_600)
+    stall_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
+
+
 class NodeConfig(_Strict):
     data_dir: Path
     account: AccountConfig
@@ -102,6 +117,8 @@ class NodeConfig(_Strict):
     p2p: P2PSettings = Field(default_factory=P2PSettings)
     #: Absent: the node serves RPC without a chain and audit_getVerdict is chain-unavailable.
     chain: ChainConfig | None = None
+    #: Used when `chain` names a registry: then the node runs the audit pipeline.
+    audit: AuditSettings = Field(default_factory=AuditSettings)
 
 
 def load_config(path: Path) -> NodeConfig:

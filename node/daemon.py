@@ -25,7 +25,8 @@ from node.chain import ChainClient, ChainError
 from node.chain.ledger import LedgerClient
 from node.config import NodeConfig, load_account_key
 from node.identity import NodeIdentity, derive_identity
-from node.p2p.bridge import P2PNode
+from node.p2p.bridge import TOPICS, P2PNode
+from node.pipeline import Pipeline
 from node.rpc.server import RpcServer, VerdictReader
 from node.store import MAX_PAGE_LIMIT, Store
 
@@ -145,7 +146,12 @@ class _Status:
             return None, None
 
     def peers(self) -> list[dict[str, Any]]:
-        return [{"peer_id": peer} for peer in self._p2p.connected_peers()]
+        """Connected peers, each with the topics on whose GossipSub mesh it is here."""
+        mesh = {topic: set(self._p2p.mesh_peers(topic)) for topic in TOPICS}
+        return [
+            {"peer_id": peer, "mesh_topics": [t for t in TOPICS if peer in mesh[t]]}
+            for peer in self._p2p.connected_peers()
+        ]
 
 
 def _count_traces_by_state(store: Store) -> dict[str, int]:
@@ -251,8 +257,12 @@ async def _serve(
     p2p = _P2PService(P2PNode(identity.host_key), config.p2p.listen_port, config.p2p.bootstrap)
     status = _Status(store, identity, p2p.node, chain)
     verdict_reader: VerdictReader | None = None
+    pipeline: Pipeline | None = None
     if chain is not None and config.chain is not None:
-        verdict_reader = LedgerClient(chain, config.chain.ledger).verdict_of
+        ledger = LedgerClient(chain, config.chain.ledger, config.chain.registry)
+        verdict_reader = ledger.verdict_of
+        if config.chain.registry is not None:
+            pipeline = Pipeline(store, p2p.node, ledger, identity, config.audit)
     token = None if config.rpc.token is None else config.rpc.token.get_secret_value()
     server = RpcServer(
         store,
@@ -260,6 +270,7 @@ async def _serve(
         status=status.status,
         peers=status.peers,
         verdict_reader=verdict_reader,
+        on_trace_accepted=None if pipeline is None else pipeline.on_trace_accepted,
         token=token,
     )
     rpc = _RpcService(server, config.rpc.host, config.rpc.port)
@@ -269,8 +280,8 @@ async def _serve(
             async with asyncio.TaskGroup() as services:
                 services.create_task(p2p.run(), name="p2p")
                 services.create_task(rpc.run(), name="rpc")
-                # Audit pipeline services (chain submitter, dispatcher, auditor, tallier,
-                # finalizer) join this TaskGroup here, each as one `run()` task.
+                if pipeline is not None:
+                    services.create_task(pipeline.run(p2p.up), name="pipeline")
                 services.create_task(
                     _announce(config.data_dir, rpc, p2p, identity.address, ready), name="announce"
                 )

@@ -661,6 +661,26 @@ class Store:
             elif (row["votes"], row["salt"]) != (encoded, salt):
                 raise OwnVoteConflictError(f"own vote for {trace_id} round {round_} differs")
 
+    def pending_own_votes(self, auditor: str) -> list[OwnVote]:
+        """This node's votes whose reveal (by `auditor`, its account) is not stored yet: what
+        to commit and reveal again after a restart."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT o.trace_id, o.round, o.votes, o.salt FROM own_votes o "
+                "LEFT JOIN reveals r ON r.trace_id = o.trace_id AND r.round = o.round "
+                "AND r.auditor = ? WHERE r.trace_id IS NULL ORDER BY o.trace_id, o.round",
+                (auditor,),
+            ).fetchall()
+        return [
+            OwnVote(
+                row["trace_id"],
+                row["round"],
+                _VOTES_ADAPTER.validate_json(row["votes"]),
+                row["salt"],
+            )
+            for row in rows
+        ]
+
     def get_own_vote(self, trace_id: str, round_: int) -> OwnVote | None:
         with self._read() as conn:
             row = conn.execute(

@@ -217,6 +217,60 @@ def _compute_escalation_targets(
     }
 
 
+@dataclass(frozen=True)
+class _Rounds:
+    assign0: dict[int, dict[str, int]]
+    tallies0: dict[int, SegmentTally]
+    verdicts0: dict[int, SegmentVerdict]
+    escalations: dict[int, Escalation]
+    assign1: dict[int, dict[str, int]]
+
+
+def _compute_rounds(
+    seed: str,
+    segment_tiers: Sequence[Tier],
+    k: int,
+    auditors: Sequence[Auditor],
+    reveals: Sequence[Reveal],
+    params: ProtocolParams,
+) -> _Rounds:
+    tier_stakes = compute_tier_stakes(auditors)
+    targets0 = {segment: (tier, k) for segment, tier in enumerate(segment_tiers)}
+    assign0 = _compute_round_assignments(seed, targets0, auditors, tier_stakes)
+    tallies0 = compute_tallies(0, assign0, reveals)
+    verdicts0 = {seg: compute_segment_verdict(tally, params) for seg, tally in tallies0.items()}
+    escalations = _compute_escalation_targets(
+        tallies0, verdicts0, segment_tiers, tier_stakes, params
+    )
+    targets1 = {
+        seg: (esc.tier, min(k * esc.committee_multiplier, MAX_COMMITTEE_SIZE))
+        for seg, esc in escalations.items()
+    }
+    assign1 = _compute_round_assignments(seed, targets1, auditors, tier_stakes)
+    return _Rounds(assign0, tallies0, verdicts0, escalations, assign1)
+
+
+def compute_round_assignments(
+    seed: str,
+    segment_tiers: Sequence[Tier],
+    k: int,
+    auditors: Sequence[Auditor],
+    round0_reveals: Iterable[Reveal],
+    params: ProtocolParams,
+) -> dict[tuple[int, int], dict[str, int]]:
+    """(round, segment) -> {auditor: stake} for both rounds, without the HDAG.
+
+    Round 1 follows from the round-0 reveals (its escalations), so every node that holds the same
+    round-0 reveals draws the same round-1 committees; reveals of round 1 are skipped. Raises
+    ConsensusError for a round-0 vote outside the drawn committees.
+    """
+    basis = tuple(reveal for reveal in round0_reveals if reveal.round == 0)
+    rounds = _compute_rounds(seed, segment_tiers, k, auditors, basis, params)
+    return {(0, s): c for s, c in rounds.assign0.items()} | {
+        (1, s): c for s, c in rounds.assign1.items()
+    }
+
+
 def compute_audit_outcome(
     seed: str,
     segment_tiers: Sequence[Tier],
@@ -233,27 +287,17 @@ def compute_audit_outcome(
     """
     all_reveals = tuple(reveals)
     _validate_audit_inputs(segment_tiers, k, auditors, all_reveals, hdag)
-    tier_stakes = compute_tier_stakes(auditors)
-    targets0 = {segment: (tier, k) for segment, tier in enumerate(segment_tiers)}
-    assign0 = _compute_round_assignments(seed, targets0, auditors, tier_stakes)
-    tallies0 = compute_tallies(0, assign0, all_reveals)
-    verdicts = {seg: compute_segment_verdict(tally, params) for seg, tally in tallies0.items()}
-    escalations = _compute_escalation_targets(
-        tallies0, verdicts, segment_tiers, tier_stakes, params
-    )
-    targets1 = {
-        seg: (esc.tier, min(k * esc.committee_multiplier, MAX_COMMITTEE_SIZE))
-        for seg, esc in escalations.items()
+    rounds = _compute_rounds(seed, segment_tiers, k, auditors, all_reveals, params)
+    tallies1 = compute_tallies(1, rounds.assign1, all_reveals)
+    verdicts = rounds.verdicts0 | {
+        seg: compute_segment_verdict(tally, params) for seg, tally in tallies1.items()
     }
-    assign1 = _compute_round_assignments(seed, targets1, auditors, tier_stakes)
-    tallies1 = compute_tallies(1, assign1, all_reveals)
-    verdicts |= {seg: compute_segment_verdict(tally, params) for seg, tally in tallies1.items()}
     trace_verdict, first_error = compute_trace_verdict(hdag, verdicts)
     return AuditOutcome(
-        assignments={(0, s): c for s, c in assign0.items()}
-        | {(1, s): c for s, c in assign1.items()},
-        tallies=(tallies0, tallies1),
-        escalations=escalations,
+        assignments={(0, s): c for s, c in rounds.assign0.items()}
+        | {(1, s): c for s, c in rounds.assign1.items()},
+        tallies=(rounds.tallies0, tallies1),
+        escalations=rounds.escalations,
         verdicts=verdicts,
         trace_verdict=trace_verdict,
         first_error=first_error,

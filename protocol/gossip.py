@@ -22,7 +22,7 @@ from protocol.messages import (
     TraceAnnouncement,
     compute_envelope_digest,
 )
-from protocol.models import Auditor, Commit, Hash32
+from protocol.models import Commit, Hash32
 from protocol.signing import recover_signer
 from protocol.votes import compute_commitment
 
@@ -73,6 +73,8 @@ class TraceOnChain:
     #: Current round; messages of other rounds are ignored.
     round: int
     phase: Phase
+    #: Round-0 revealers that fixed round 1's committees, once round 1 has opened.
+    basis: tuple[str, ...] | None = None
 
 
 class GossipView(Protocol):
@@ -83,13 +85,15 @@ class GossipView(Protocol):
 
     def get_trace(self, trace_id: str) -> TraceOnChain | None: ...
 
-    def get_auditor(self, address: str) -> Auditor | None: ...
+    def is_registered(self, address: str) -> bool: ...
 
     def get_commit(self, trace_id: str, round_: int, auditor: str) -> Commit | None: ...
 
     def has_reveal(self, trace_id: str, round_: int, auditor: str) -> bool: ...
 
     def is_assigned(self, trace_id: str, round_: int, segment: int, auditor: str) -> bool: ...
+
+    def assigned_segments(self, trace_id: str, round_: int, auditor: str) -> tuple[int, ...]: ...
 
 
 def validate_gossip_message(message: GossipMessage, view: GossipView) -> Verdict:
@@ -141,6 +145,11 @@ def validate_segment_bundle(message: SegmentBundle, view: GossipView) -> Verdict
     # [IGNORE] The bundle is for a round other than the current one
     if message.round != trace.round:
         return _ignore(f"bundle for round {message.round}, current round is {trace.round}")
+    # [REJECT] Round 0 has no basis; a later round's bundles all name the basis it opened with
+    if message.round == 0 and message.basis:
+        return _reject("a round-0 bundle names a basis")
+    if message.round > 0 and tuple(message.basis) != trace.basis:
+        return _reject("bundle names another basis than its round opened with")
     for item in message.items:
         verdict = _validate_sealed_segment(item.index, item.recipient, trace, view)
         if not verdict.accepted:
@@ -168,7 +177,7 @@ def _validate_vote_header(
     if _signer_of(digest, signature) != auditor:
         return _reject("vote signature does not recover to the auditor")
     # [REJECT] The vote is signed by a registered auditor
-    if view.get_auditor(auditor) is None:
+    if not view.is_registered(auditor):
         return _reject("auditor is not registered")
     trace = view.get_trace(trace_id)
     # [IGNORE] The trace is not on-chain yet as far as this node knows
@@ -225,10 +234,13 @@ def validate_reveal_message(message: RevealMessage, view: GossipView) -> Verdict
     )
     if expected != commit.commitment:
         return _reject("reveal does not match the auditor's commit")
-    # [REJECT] Every vote is on a segment of the trace that the auditor was assigned
-    for entry in reveal.votes:
-        if entry.segment >= header.segment_count or not view.is_assigned(
-            reveal.trace_id, reveal.round, entry.segment, reveal.auditor
-        ):
-            return _reject(f"vote on segment {entry.segment} the auditor was not assigned")
+    # [REJECT] The votes cover exactly the segments the auditor was assigned in this round
+    # (the Ledger cannot see a skipped segment, so a partial reveal would be miscounted)
+    voted = tuple(entry.segment for entry in reveal.votes)
+    assigned = view.assigned_segments(reveal.trace_id, reveal.round, reveal.auditor)
+    if voted != assigned:
+        stray = sorted(set(voted) - set(assigned))
+        if stray:
+            return _reject(f"vote on segment {stray[0]} the auditor was not assigned")
+        return _reject(f"reveal skips assigned segment {sorted(set(assigned) - set(voted))[0]}")
     return ACCEPT

@@ -24,6 +24,8 @@ MAX_GOSSIP_MESSAGE_BYTES = 1_048_576
 MAX_SEGMENT_CIPHERTEXT_BYTES = 262_144
 #: Most encrypted segments batched in one bundle message.
 MAX_BUNDLE_ITEMS = 256
+#: Most round-0 revealers a round-1 bundle can name.
+MAX_BASIS_AUDITORS = 1_024
 
 Hex = Annotated[str, Field(pattern=r"^0x([0-9a-f]{2})*$")]
 X25519Key = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$")]
@@ -58,13 +60,18 @@ class EncryptedSegment(StrictModel):
 
 
 class SegmentBundle(StrictModel):
-    """A batch of sealed segments of one trace, sent by its submitter."""
+    """A batch of sealed segments of one trace, sent by its submitter.
+
+    `basis` (round 1 only) names the auditors whose round-0 reveals the submitter closed round 0
+    with: round 1's committees follow from exactly those reveals, so every node can check them.
+    """
 
     kind: Literal["segments"] = "segments"
     trace_id: Hash32
     round: int = Field(ge=0, le=255)
     sender: Address
     items: tuple[EncryptedSegment, ...] = Field(min_length=1, max_length=MAX_BUNDLE_ITEMS)
+    basis: tuple[Address, ...] = Field(default=(), max_length=MAX_BASIS_AUDITORS)
     signature: Signature
 
 
@@ -96,9 +103,13 @@ def decode_gossip_message(raw: bytes) -> GossipMessage:
     try:
         return _GOSSIP_ADAPTER.validate_json(raw, strict=True)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "message"
-        raise MessageDecodeError(f"{where}: {first['msg']}") from None
+        raise MessageDecodeError(_describe(exc, "message")) from None
+
+
+def _describe(exc: ValidationError, what: str) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or what
+    return f"{where}: {first['msg']}"
 
 
 def encode_gossip_message(message: GossipMessage) -> bytes:
@@ -119,3 +130,43 @@ def sign_envelope(message: _Envelope, private_key: str) -> _Envelope:
     """The message with its `signature` set by `private_key` over `compute_envelope_digest`."""
     signature = sign_digest(private_key, compute_envelope_digest(message))
     return message.model_copy(update={"signature": signature})
+
+
+# --- Anti-entropy requests (`/trust/1/fetch`) ----------------------------------------------------
+
+
+class VoteRequest(StrictModel):
+    """Ask a peer for the commit or reveal it holds of one auditor, trace and round."""
+
+    kind: Literal["commit", "reveal"]
+    trace_id: Hash32
+    round: int = Field(ge=0, le=255)
+    auditor: Address
+
+
+class SegmentsRequest(StrictModel):
+    """Ask a trace's submitter for the segments of `round` sealed to the requesting peer."""
+
+    kind: Literal["segments"] = "segments"
+    trace_id: Hash32
+    round: int = Field(ge=0, le=255)
+
+
+FetchRequest = Annotated[VoteRequest | SegmentsRequest, Field(discriminator="kind")]
+_FETCH_ADAPTER: TypeAdapter[FetchRequest] = TypeAdapter(FetchRequest)
+#: Largest fetch request: a request is a few hundred bytes.
+MAX_FETCH_REQUEST_BYTES = 4_096
+
+
+def decode_fetch_request(raw: bytes) -> FetchRequest:
+    """Parse a fetch request; oversized or malformed input raises MessageDecodeError."""
+    if len(raw) > MAX_FETCH_REQUEST_BYTES:
+        raise MessageDecodeError(f"request of {len(raw)} bytes exceeds {MAX_FETCH_REQUEST_BYTES}")
+    try:
+        return _FETCH_ADAPTER.validate_json(raw, strict=True)
+    except ValidationError as exc:
+        raise MessageDecodeError(_describe(exc, "request")) from None
+
+
+def encode_fetch_request(request: VoteRequest | SegmentsRequest) -> bytes:
+    return canonical_json(request.model_dump(mode="json"))

@@ -195,6 +195,23 @@ class ChainClient:
                 f"no contract answering {function.fn_name} at {function.address}"
             ) from None
 
+    async def get_logs(
+        self,
+        event: Any,
+        from_block: int,
+        to_block: int | str = "latest",
+        argument_filters: Mapping[str, Any] | None = None,
+    ) -> list[Mapping[str, Any]]:
+        """Decoded logs of a contract event (`contract.events.Name`) in a block range."""
+        logs = await self._with_retries(
+            lambda: event.get_logs(
+                from_block=from_block,
+                to_block=to_block,
+                argument_filters=dict(argument_filters or {}),
+            )
+        )
+        return list(logs)
+
     async def _allocator(self, sender: Sender) -> NonceAllocator:
         key = (sender.address, await self.chain_id())
         if key not in self._nonces:

@@ -17,18 +17,14 @@ from node.chain.client import ChainClient, Receipt, Sender, checksum
 from protocol.eip712 import compute_rationales_hash
 from protocol.encoding import from_hex, to_hex
 from protocol.models import Auditor, Reveal, SegmentVerdict, Tier, TraceVerdict, VoteEntry
+from protocol.rounds import RoundAbsence
 
 #: The Ledger stores "no first error" as type(uint32).max.
 NO_FIRST_ERROR = 2**32 - 1
 
 
-@dataclass(frozen=True)
-class Absence:
-    """An auditor assigned to `segments` in `round` that did not reveal."""
-
-    auditor: str
-    round: int
-    segments: tuple[int, ...]
+#: An auditor assigned segments in a round that did not reveal (finalize's `Absence`).
+Absence = RoundAbsence
 
 
 @dataclass(frozen=True)
@@ -49,6 +45,38 @@ class OnChainVerdict:
 class LedgerSettings:
     min_fee: int
     dispute_window_s: int
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A `TraceSubmitted` event: what anyone needs to draw the trace's committees."""
+
+    trace_id: str
+    submitter: str
+    root: str
+    seed: str
+    k: int
+    layout: bytes
+    #: Stakes are read at the block before the submission (the Ledger's snapshot block).
+    snapshot_block: int
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class Finalization:
+    """A `VerdictFinalized` event: which trace, in which transaction."""
+
+    trace_id: str
+    tx_hash: str
+
+
+@dataclass(frozen=True)
+class AuditorKeys:
+    """An auditor's registered X25519 key (segments are sealed to it) and libp2p peer id."""
+
+    address: str
+    x25519: bytes
+    peer_id: bytes
 
 
 @dataclass(frozen=True)
@@ -88,6 +116,20 @@ def _reveal_tuple(reveal: Reveal) -> tuple[Any, ...]:
 def sort_reveals(reveals: Sequence[Reveal]) -> list[Reveal]:
     """The order `finalize` requires: by round, then auditor address."""
     return sorted(reveals, key=lambda reveal: (reveal.round, int(reveal.auditor, 16)))
+
+
+def _submission(log: Mapping[str, Any]) -> Submission:
+    args = log["args"]
+    return Submission(
+        trace_id=to_hex(bytes(args["traceId"])),
+        submitter=str(args["submitter"]).lower(),
+        root=to_hex(bytes(args["root"])),
+        seed=to_hex(bytes(args["seed"])),
+        k=int(args["k"]),
+        layout=bytes(args["segmentLayout"]),
+        snapshot_block=int(log["blockNumber"]) - 1,
+        tx_hash=to_hex(bytes(log["transactionHash"])),
+    )
 
 
 def _absence_tuple(absence: Absence) -> tuple[Any, ...]:
@@ -131,6 +173,20 @@ class LedgerClient:
             return None
         tiers = tuple(tier for tier in Tier if mask >> int(tier) & 1)
         return Auditor(address=auditor.lower(), stake=int(stake), tiers=tiers)
+
+    async def registrations(self, from_block: int, to_block: int) -> list[AuditorKeys]:
+        """Keys of the auditors that registered in [from_block, to_block], in order."""
+        logs = await self.chain.get_logs(
+            self.registry.events.AuditorRegistered, from_block, to_block
+        )
+        return [
+            AuditorKeys(
+                address=str(log["args"]["auditor"]).lower(),
+                x25519=bytes(log["args"]["x25519Key"]),
+                peer_id=bytes(log["args"]["peerId"]),
+            )
+            for log in logs
+        ]
 
     async def tier_stake_at(self, tier: Tier, block: int) -> int:
         return int(await self.chain.call(self.registry.functions.tierStakeAt(int(tier), block)))
@@ -186,6 +242,32 @@ class LedgerClient:
             segment_verdicts=tuple(SegmentVerdict(b) for b in bytes(segments)),
             finalized_at=int(finalized_at),
         )
+
+    async def submissions(
+        self, from_block: int, to_block: int | str = "latest", trace_id: str | None = None
+    ) -> list[Submission]:
+        """`TraceSubmitted` events in a block range, optionally of one trace."""
+        filters = {} if trace_id is None else {"traceId": from_hex(trace_id)}
+        logs = await self.chain.get_logs(
+            self.ledger.events.TraceSubmitted, from_block, to_block, filters
+        )
+        return [_submission(log) for log in logs]
+
+    async def finalizations(
+        self, from_block: int, to_block: int | str = "latest", trace_id: str | None = None
+    ) -> list[Finalization]:
+        """`VerdictFinalized` events in a block range, optionally of one trace."""
+        filters = {} if trace_id is None else {"traceId": from_hex(trace_id)}
+        logs = await self.chain.get_logs(
+            self.ledger.events.VerdictFinalized, from_block, to_block, filters
+        )
+        return [
+            Finalization(
+                trace_id=to_hex(bytes(log["args"]["traceId"])),
+                tx_hash=to_hex(bytes(log["transactionHash"])),
+            )
+            for log in logs
+        ]
 
     async def settings(self) -> LedgerSettings:
         min_fee = await self.chain.call(self.ledger.functions.minFee())

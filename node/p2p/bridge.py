@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import inspect
 import logging
 import threading
 from collections import OrderedDict
@@ -81,7 +82,8 @@ DEFAULT_HEARTBEAT_INTERVAL = 1
 _RECENT_IDS = 4096
 
 MessageHandler = Callable[[str, GossipMessage, str], None]
-Validator = Callable[[GossipMessage], Verdict]
+#: Sync or async: the node's validator first loads what it needs (the trace from the chain).
+Validator = Callable[[GossipMessage], Verdict | Awaitable[Verdict]]
 FetchHandler = Callable[[str, bytes], Awaitable[bytes]]
 
 
@@ -393,6 +395,21 @@ class P2PNode:
         host = self._host
         return [] if host is None else [peer.to_base58() for peer in host.get_connected_peers()]
 
+    def mesh_peers(self, topic: str) -> list[str]:
+        """Peer ids in this host's GossipSub mesh for `topic`; empty before the host starts.
+
+        The mesh lives on the trio side: a threaded host may change it while this reads, so
+        the set is copied in one step (a C-level copy under the GIL) before it is looked at.
+        """
+        if topic not in TOPICS:
+            raise ValueError(f"unknown topic {topic!r}")
+        pubsub = self._pubsub
+        if pubsub is None:
+            return []
+        members = pubsub.router.mesh.get(topic)
+        snapshot = set() if members is None else set(members)
+        return sorted(peer.to_base58() for peer in snapshot)
+
     # ---- gossip -----------------------------------------------------------------------------
 
     async def publish(self, topic: str, message: GossipMessage) -> None:
@@ -452,7 +469,8 @@ class P2PNode:
             return True
 
         async def judge() -> Verdict:
-            return validator(message)
+            verdict = validator(message)
+            return await verdict if inspect.isawaitable(verdict) else verdict
 
         # Under py-libp2p's 5 s validation timeout.
         verdict = await self._call_on_loop(judge, timeout=4.0)
@@ -501,6 +519,8 @@ class P2PNode:
                 raise FetchError(f"no response from {peer_id} within {timeout} s") from None
             except FrameError as exc:
                 raise FetchError(str(exc)) from None
+            except Exception as exc:  # py-libp2p's dial and stream errors share no base class
+                raise FetchError(f"{peer_id}: {type(exc).__name__}: {exc}") from None
 
         return await self._call_in_trio(exchange)
 

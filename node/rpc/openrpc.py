@@ -26,6 +26,7 @@ __all__ = [
     "ListTracesResult",
     "MethodSpec",
     "NoParams",
+    "PeerResult",
     "StatusResult",
     "SubmitTraceParams",
     "SubmitTraceResult",
@@ -134,7 +135,15 @@ class StatusResult(_Strict):
     traces_by_state: dict[str, int]
 
 
-PeersResult = list[dict[str, JsonValue]]
+class PeerResult(_Strict):
+    peer_id: str = Field(description="the peer's libp2p id (base58)")
+    mesh_topics: list[str] = Field(
+        default_factory=list,
+        description="the gossip topics on whose GossipSub mesh this node holds the peer",
+    )
+
+
+PeersResult = list[PeerResult]
 DiscoverResult = dict[str, JsonValue]
 
 

@@ -41,6 +41,7 @@ from node.rpc.openrpc import (
     ListTracesResult,
     MethodSpec,
     NoParams,
+    PeerResult,
     StatusResult,
     SubmitTraceParams,
     SubmitTraceResult,
@@ -109,6 +110,7 @@ class RpcServer:
         status: StatusProvider,
         peers: PeersProvider,
         verdict_reader: VerdictReader | None = None,
+        on_trace_accepted: Callable[[str], None] | None = None,
         token: str | None = None,
         public: bool = False,
         version: str = "0.1.0",
@@ -121,6 +123,8 @@ class RpcServer:
         self._status = status
         self._peers = peers
         self._verdict_reader = verdict_reader
+        #: Told the id of each newly stored trace (the coordinator's intake).
+        self._on_trace_accepted = on_trace_accepted
         self._expected_auth = None if token is None else f"Bearer {token}".encode()
         self._public = public
         self._max_request_bytes = max_request_bytes
@@ -275,6 +279,8 @@ class RpcServer:
         except EncodingError as exc:
             raise RpcError(ErrorCode.INVALID_PARAMS, f"field 'trace': {exc}") from None
         state = TraceState.RECEIVED
+        if created and self._on_trace_accepted is not None:
+            self._on_trace_accepted(trace_id)
         if not created:
             record = await asyncio.to_thread(self._store.get_trace, trace_id)
             state = state if record is None else record.state
@@ -329,8 +335,8 @@ class RpcServer:
     async def _node_status(self, _: NoParams) -> StatusResult:
         return StatusResult.model_validate(dict(await _maybe_await(self._status())))
 
-    async def _node_peers(self, _: NoParams) -> list[Any]:
-        return list(await _maybe_await(self._peers()))
+    async def _node_peers(self, _: NoParams) -> list[PeerResult]:
+        return [PeerResult.model_validate(dict(peer)) for peer in await _maybe_await(self._peers())]
 
     async def _discover(self, _: NoParams) -> dict[str, Any]:
         return self._openrpc

@@ -140,7 +140,7 @@ def _submit(*args: str) -> subprocess.CompletedProcess[str]:
 def test_two_daemons_submit_status_peers_and_clean_stop(network: tuple[Daemon, Daemon]) -> None:
     first, second = network
     expected = [compute_trace_id(record.trace) for record in read_traces(EXAMPLES)]
-    assert len(expected) == 4
+    assert len(expected) == 5
 
     submitted = _submit(str(EXAMPLES), "--rpc", first.info["rpc_url"], "--token", TOKEN)
     assert submitted.returncode == 0, submitted.stderr
@@ -150,7 +150,7 @@ def test_two_daemons_submit_status_peers_and_clean_stop(network: tuple[Daemon, D
     assert again.stdout.split() == expected
 
     status = first.call("node_status")
-    assert status["traces_by_state"] == {"received": 4}
+    assert status["traces_by_state"] == {"received": 5}
     assert status["peer_id"] == first.info["peer_id"]
     assert status["node_address"] == first.info["address"]
     assert (status["chain_id"], status["block"]) == (None, None)
@@ -159,7 +159,9 @@ def test_two_daemons_submit_status_peers_and_clean_stop(network: tuple[Daemon, D
     for here, there in ((first, second), (second, first)):
         _wait_for(
             lambda here=here, there=there: (
-                True if {"peer_id": there.info["peer_id"]} in here.call("node_peers") else None
+                True
+                if there.info["peer_id"] in [peer["peer_id"] for peer in here.call("node_peers")]
+                else None
             ),
             START_TIMEOUT_S,
             "the peers to see each other",

@@ -22,6 +22,7 @@ def test_demo_finds_the_planted_errors_on_chain() -> None:
     assert "flawed-comparison.json: FLAWED (read from the Ledger)" in out
     assert "first error: step 0: Compare the two scores: 47 > 52" in out
     assert "sound-apples.json: FLAWED" not in out
-    assert out.count("finalize 0x") == 4
+    assert "sound-arithmetic.json: SOUND (read from the Ledger)" in out
+    assert out.count("finalize 0x") == 5
     pid = int(out.rsplit("stopped anvil (pid ", 1)[1].split(")")[0])
     assert not is_anvil(pid)

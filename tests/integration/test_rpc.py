@@ -41,7 +41,7 @@ STATUS = {
     "block": 12,
     "traces_by_state": {"received": 1},
 }
-PEERS = [{"peer_id": "12D3KooWpeer", "addrs": ["/ip4/127.0.0.1/tcp/4001"]}]
+PEERS = [{"peer_id": "12D3KooWpeer", "mesh_topics": ["/trust/1/traces"]}]
 
 Reader = Callable[[str], Awaitable[OnChainVerdict]]
 

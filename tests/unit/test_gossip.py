@@ -26,7 +26,7 @@ from protocol.messages import (
     encode_gossip_message,
     sign_envelope,
 )
-from protocol.models import Auditor, Commit, Tier, Vote, VoteEntry
+from protocol.models import Commit, Vote, VoteEntry
 from protocol.signing import compute_address
 from protocol.votes import make_commit, make_reveal
 
@@ -64,10 +64,8 @@ class View:
     def get_trace(self, trace_id: str) -> TraceOnChain | None:
         return self.trace if self.trace and self.trace.trace_id == trace_id else None
 
-    def get_auditor(self, address: str) -> Auditor | None:
-        if address not in {SUBMITTER, AUDITOR}:
-            return None
-        return Auditor(address=address, stake=1, tiers=(Tier.LLM,))
+    def is_registered(self, address: str) -> bool:
+        return address in {SUBMITTER, AUDITOR}
 
     def get_commit(self, trace_id: str, round_: int, auditor: str) -> Commit | None:
         return self.commits.get((trace_id, round_, auditor))
@@ -76,7 +74,14 @@ class View:
         return (trace_id, round_, auditor) in self.reveals
 
     def is_assigned(self, trace_id: str, round_: int, segment: int, auditor: str) -> bool:
-        return trace_id == TRACE_ID and round_ == 0 and (segment, auditor) in self.assigned
+        return trace_id == TRACE_ID and round_ == self.round and (segment, auditor) in self.assigned
+
+    @property
+    def round(self) -> int:
+        return 0 if self.trace is None else self.trace.round
+
+    def assigned_segments(self, trace_id: str, round_: int, auditor: str) -> tuple[int, ...]:
+        return tuple(sorted(s for s in range(3) if self.is_assigned(trace_id, round_, s, auditor)))
 
     def in_phase(self, phase: Phase) -> View:
         assert self.trace is not None
@@ -101,7 +106,9 @@ def _announcement(key: str = SUBMITTER_KEY, **update: object) -> TraceAnnounceme
     return sign_envelope(TraceAnnouncement.model_validate({**fields, **update}), key)
 
 
-def _bundle(key: str = SUBMITTER_KEY, index: int = 0, round_: int = 0) -> SegmentBundle:
+def _bundle(
+    key: str = SUBMITTER_KEY, index: int = 0, round_: int = 0, basis: tuple[str, ...] = ()
+) -> SegmentBundle:
     item = EncryptedSegment(
         index=index,
         recipient=AUDITOR,
@@ -114,6 +121,7 @@ def _bundle(key: str = SUBMITTER_KEY, index: int = 0, round_: int = 0) -> Segmen
         round=round_,
         sender=compute_address(key),
         items=(item,),
+        basis=basis,
         signature=UNSIGNED,
     )
     return sign_envelope(bundle, key)
@@ -204,3 +212,28 @@ def test_wire_round_trip_and_hostile_bytes() -> None:
     extra = encode_gossip_message(message).replace(b'{"commit"', b'{"extra":1,"commit"')
     with pytest.raises(MessageDecodeError, match="Extra inputs"):
         decode_gossip_message(extra)
+
+
+def test_partial_reveal_is_rejected() -> None:
+    # The Ledger cannot see a skipped segment, so nodes refuse a reveal that omits one.
+    partial = (VOTES[0],)
+    view = View().in_phase(Phase.REVEAL)
+    view.commits[(TRACE_ID, 0, AUDITOR)] = _commit(votes=partial).commit
+    _check(view, _reveal(votes=partial), Outcome.REJECT, "skips assigned segment 2")
+
+
+def _round1_view(basis: tuple[str, ...] | None) -> View:
+    view = View()
+    assert view.trace is not None
+    view.trace = replace(view.trace, round=1, basis=basis)
+    view.assigned = set()
+    return view
+
+
+def test_bundle_basis_rules() -> None:
+    _check(View(), _bundle(basis=(AUDITOR,)), Outcome.REJECT, "round-0 bundle names a basis")
+    view = _round1_view((AUDITOR,))
+    view.assigned = {(0, AUDITOR)}
+    _check(view, _bundle(round_=1, basis=(AUDITOR,)), Outcome.ACCEPT)
+    _check(view, _bundle(round_=1, basis=(SUBMITTER,)), Outcome.REJECT, "another basis")
+    _check(_round1_view(None), _bundle(round_=1, basis=(AUDITOR,)), Outcome.REJECT, "basis")

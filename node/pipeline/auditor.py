@@ -1,0 +1,198 @@
+"""The auditor service: judges the segments sortition assigned to this node, commits, reveals.
+
+For each (trace, round) in which this node's account is assigned segments it waits for them
+(gossip bundles, else a fetch from the submitter), opens and checks each one (sealed to us,
+Merkle proof under the on-chain root, level as the on-chain layout declares), judges it, keeps
+the votes and salt durably, publishes a signed commit, waits for the reveal phase and publishes
+the reveal. A segment it cannot obtain or check gets ABSTAIN: a reveal always covers every
+assigned segment, because the Ledger cannot see a skipped one. After a restart the stored votes
+are committed and revealed again, never re-judged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Mapping
+
+from auditors.judgement import Judge, Judgement
+from node.identity import NodeIdentity
+from node.p2p.bridge import P2PNode
+from node.pipeline.router import GossipRouter, Sessions, await_phase
+from node.pipeline.session import AuditSession
+from node.sealing import SealingError, open_segment
+from node.store import OwnVote, Store
+from protocol.encoding import keccak_hex, to_hex
+from protocol.gossip import Phase
+from protocol.layout import compute_layout_levels
+from protocol.merkle import is_valid_merkle_proof
+from protocol.messages import (
+    TOPIC_VOTES,
+    CommitMessage,
+    EncryptedSegment,
+    RevealMessage,
+    SegmentBundle,
+)
+from protocol.models import Segment, Vote, VoteEntry
+from protocol.votes import compute_confidence_bps, make_commit, make_reveal
+
+logger = logging.getLogger(__name__)
+
+#: Rounds judged at once; more wait (each holds only a few segments in memory).
+MAX_CONCURRENT_ROUNDS = 256
+_NO_RATIONALE = "0x" + "00" * 32
+_REVEAL_OR_CLOSED = frozenset({Phase.REVEAL, Phase.CLOSED})
+
+
+class AuditorService:
+    """One job per (trace, round) in which this node's account is assigned segments."""
+
+    def __init__(
+        self,
+        router: GossipRouter,
+        store: Store,
+        p2p: P2PNode,
+        identity: NodeIdentity,
+        judge: Judge | None,
+    ) -> None:
+        """`judge` None: an absent auditor, which never votes (for experiments)."""
+        self._router = router
+        self._sessions: Sessions = router.sessions
+        self._store = store
+        self._p2p = p2p
+        self._identity = identity
+        self._judge = judge
+        self._address = identity.address
+        self._opened: dict[tuple[str, int], dict[int, Segment]] = {}
+        self._jobs: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
+        self._started: set[tuple[str, int]] = set()
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT_ROUNDS)
+        router.bundle_listeners.append(self._on_bundle)
+
+    # --- Intake --------------------------------------------------------------------------------
+
+    def _on_bundle(self, bundle: SegmentBundle) -> None:
+        session = self._sessions.get(bundle.trace_id)
+        mine = [item for item in bundle.items if item.recipient == self._address]
+        if session is None or not mine:
+            return
+        opened = self._opened.setdefault((bundle.trace_id, bundle.round), {})
+        for item in mine:
+            segment = self._open(session, item, bundle.trace_id)
+            if segment is not None:
+                opened[segment.index] = segment
+        session.notify()
+        self.schedule(bundle.trace_id, bundle.round)
+
+    def _open(self, session: AuditSession, item: EncryptedSegment, trace_id: str) -> Segment | None:
+        try:
+            segment = open_segment(item, trace_id, self._identity.x25519, self._address)
+        except SealingError as exc:
+            logger.warning("segment %d of %s unusable: %s", item.index, trace_id[:10], exc)
+            return None
+        problem = _check_segment(session, segment)
+        if problem is not None:
+            logger.warning("segment %d of %s refused: %s", item.index, trace_id[:10], problem)
+            return None
+        return segment
+
+    def schedule(self, trace_id: str, round_: int) -> None:
+        """Audit this round if it is ours and not yet started (idempotent)."""
+        if self._judge is not None and (trace_id, round_) not in self._started:
+            self._started.add((trace_id, round_))
+            self._jobs.put_nowait((trace_id, round_))
+
+    # --- Jobs ----------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        for own in await asyncio.to_thread(self._store.pending_own_votes, self._address):
+            self.schedule(own.trace_id, own.round)
+        async with asyncio.TaskGroup() as jobs:
+            while True:
+                trace_id, round_ = await self._jobs.get()
+                await self._slots.acquire()
+                jobs.create_task(self._job(trace_id, round_), name=f"audit-{trace_id[:10]}")
+
+    async def _job(self, trace_id: str, round_: int) -> None:
+        try:
+            session = await self._sessions.open(trace_id)
+            if session is not None and self._address in session.assigned(round_):
+                await self._audit_round(session, round_)
+        except Exception:  # outermost loop of one job: the node goes on with the others
+            logger.exception("audit of %s round %d failed", trace_id[:10], round_)
+        finally:
+            self._opened.pop((trace_id, round_), None)
+            self._slots.release()
+
+    async def _audit_round(self, session: AuditSession, round_: int) -> None:
+        own = await asyncio.to_thread(self._store.get_own_vote, session.trace_id, round_)
+        if own is None:
+            votes = await self._judge_round(session, round_)
+            salt = to_hex(os.urandom(32))
+            await asyncio.to_thread(self._store.put_own_vote, session.trace_id, round_, votes, salt)
+            own = OwnVote(session.trace_id, round_, tuple(votes), salt)
+        domain = self._sessions.chain.domain_separator
+        key = self._identity.account_key
+        commit = make_commit(key, session.trace_id, round_, own.votes, own.salt, domain)
+        await self._publish(CommitMessage(commit=commit))
+        await await_phase(self._router, session, round_, _REVEAL_OR_CLOSED)
+        reveal = make_reveal(key, session.trace_id, round_, own.votes, own.salt, domain)
+        await self._publish(RevealMessage(reveal=reveal))
+
+    async def _publish(self, message: CommitMessage | RevealMessage) -> None:
+        await self._router.accept_own(message)
+        await self._p2p.publish(TOPIC_VOTES, message)
+
+    async def _judge_round(self, session: AuditSession, round_: int) -> list[VoteEntry]:
+        wanted = session.segments_of(round_, self._address)
+        segments = await self._collect(session, round_, wanted)
+        return [_vote_entry(index, self._judgement(segments.get(index))) for index in wanted]
+
+    def _judgement(self, segment: Segment | None) -> Judgement | None:
+        if segment is None or self._judge is None:
+            return None
+        return self._judge.judge(segment)
+
+    async def _collect(
+        self, session: AuditSession, round_: int, wanted: tuple[int, ...]
+    ) -> Mapping[int, Segment]:
+        """Our segments of the round: from gossip, else fetched from the submitter."""
+        opened = self._opened.setdefault((session.trace_id, round_), {})
+        give_up = session.clock() + session.timing.segment_wait_s
+        while not set(wanted) <= opened.keys() and session.clock() < give_up:
+            await session.wait_changed(give_up - session.clock())
+        if not set(wanted) <= opened.keys():
+            bundle = await self._router.fetch_segments(session, round_)
+            if bundle is not None:
+                self._on_bundle(bundle)
+        missing = sorted(set(wanted) - opened.keys())
+        if missing:
+            logger.warning(
+                "abstaining on unobtainable segments %s of %s", missing, session.trace_id
+            )
+        return opened
+
+
+def _check_segment(session: AuditSession, segment: Segment) -> str | None:
+    """Why an opened segment cannot be judged as the trace's segment, or None."""
+    submission = session.context.submission
+    count = session.context.segment_count
+    if not is_valid_merkle_proof(
+        submission.root, segment.node_id, segment.index, count, segment.proof
+    ):
+        return "its Merkle proof does not lead to the on-chain root"
+    if compute_layout_levels(submission.layout)[segment.index] is not segment.level:
+        return "its level differs from the on-chain layout"
+    return None
+
+
+def _vote_entry(index: int, judgement: Judgement | None) -> VoteEntry:
+    if judgement is None:
+        return VoteEntry(segment=index, vote=Vote.ABSTAIN, confidence=0, rationale=_NO_RATIONALE)
+    return VoteEntry(
+        segment=index,
+        vote=judgement.vote,
+        confidence=compute_confidence_bps(judgement.confidence),
+        rationale=keccak_hex(judgement.rationale.encode()),
+    )

@@ -1,0 +1,70 @@
+"""Finalizing a trace: the report built from a session's votes, sent to `Ledger.finalize`.
+
+The coordinator finalizes its own traces; any node finalizes a trace that stalls (its
+coordinator gone), from the votes it gathered. The contract re-checks everything, so the report
+only has to be complete: every round-0 reveal of the basis, every complete round-1 reveal, and
+every assigned auditor of a dispatched round that did not reveal listed as absent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from node.chain import Receipt, Sender
+from node.chain.errors import TransactionRevertedError
+from node.chain.ledger import LedgerClient, OnChainVerdict
+from node.pipeline.session import AuditSession
+from protocol.models import Reveal
+from protocol.rounds import RoundAbsence, compute_absences, is_reveal_complete
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Finalized:
+    verdict: OnChainVerdict
+    #: None when another node's `finalize` landed first.
+    receipt: Receipt | None
+
+
+def compute_report(session: AuditSession) -> tuple[list[Reveal], list[RoundAbsence]]:
+    """Reveals and absences for `finalize` from what the session holds.
+
+    Round 0 counts the basis when round 1 was opened (its committees depend on exactly those
+    reveals), else every round-0 reveal held. Round 1 counts only if it was opened; absences are
+    listed only for opened rounds, so auditors never sent a segment are not reported absent.
+    """
+    held0 = session.round_state(0).reveals
+    basis = session.basis
+    reveals = [held0[a] for a in basis] if basis is not None else list(held0.values())
+    opened = {0}
+    if basis is not None:
+        opened.add(1)
+        reveals += [
+            reveal
+            for reveal in session.round_state(1).reveals.values()
+            if is_reveal_complete(reveal, session.assignments)
+        ]
+    drawn = {key: committee for key, committee in session.assignments.items() if key[0] in opened}
+    return reveals, compute_absences(drawn, reveals)
+
+
+async def finalize_session(
+    ledger: LedgerClient, sender: Sender, session: AuditSession
+) -> Finalized:
+    """Finalize on-chain unless it already is; returns the verdict read back from the Ledger."""
+    trace_id = session.trace_id
+    verdict = await ledger.verdict_of(trace_id)
+    if verdict.is_final:
+        return Finalized(verdict, None)
+    reveals, absences = compute_report(session)
+    layout = session.context.submission.layout
+    try:
+        receipt = await ledger.finalize(sender, trace_id, layout, reveals, absences)
+    except TransactionRevertedError:
+        verdict = await ledger.verdict_of(trace_id)
+        if verdict.is_final:  # another node finalized between our read and our transaction
+            return Finalized(verdict, None)
+        raise
+    return Finalized(await ledger.verdict_of(trace_id), receipt)

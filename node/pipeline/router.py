@@ -1,0 +1,420 @@
+"""Gossip in and out of the audit pipeline: validation, vote bookkeeping, anti-entropy.
+
+Every message off the wire passes `GossipRouter.validate`: it first loads what the pure
+validator needs (the trace's on-chain context, a round-1 basis), then applies
+`protocol.gossip.validate_gossip_message`. Accepted votes enter the trace's session at once (so
+a reveal racing its own commit is not lost) and reach the store through the router's `run`
+loop, which also hands segment bundles to the auditor. Since gossip can drop messages, the
+router fetches missing votes and segments from peers over `/trust/1/fetch`, and answers such
+requests from its store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from node.p2p.bridge import FetchError, P2PError, P2PNode
+from node.pipeline.context import ChainContext
+from node.pipeline.session import AuditSession, Timing
+from node.store import Store
+from protocol.errors import EncodingError, VoteError
+from protocol.gossip import (
+    GossipView,
+    Outcome,
+    Phase,
+    TraceOnChain,
+    Verdict,
+    validate_gossip_message,
+)
+from protocol.messages import (
+    CommitMessage,
+    GossipMessage,
+    RevealMessage,
+    SegmentBundle,
+    SegmentsRequest,
+    TraceAnnouncement,
+    VoteRequest,
+    compute_envelope_digest,
+    decode_fetch_request,
+    decode_gossip_message,
+    encode_fetch_request,
+    encode_gossip_message,
+)
+from protocol.models import Commit, Reveal
+from protocol.params import MAX_ROUNDS, ProtocolParams
+from protocol.signing import recover_signer
+
+logger = logging.getLogger(__name__)
+
+#: Accepted messages waiting for the store; beyond this, gossip waits (back-pressure).
+INBOX_SIZE = 4_096
+#: Auditor registrations are re-read at most this often when an unknown signer appears.
+REGISTRY_REFRESH_INTERVAL_S = 1.0
+#: Finalized traces remembered, so late messages about them are ignored without a chain read.
+MAX_FINALIZED_REMEMBERED = 16_384
+
+#: Serves the segments of `round` sealed to `auditor`: the coordinator's job.
+SegmentSource = Callable[[str, int, str], Awaitable[SegmentBundle | None]]
+BundleListener = Callable[[SegmentBundle], None]
+
+
+class Sessions:
+    """The audit sessions this node follows, created from the chain on first mention."""
+
+    def __init__(
+        self, chain: ChainContext, store: Store, params: ProtocolParams, timing: Timing
+    ) -> None:
+        self.chain = chain
+        self.params = params
+        self.timing = timing
+        self._store = store
+        self._sessions: dict[str, AuditSession] = {}
+        self._finalized: dict[str, None] = {}
+
+    def get(self, trace_id: str) -> AuditSession | None:
+        return self._sessions.get(trace_id)
+
+    def all(self) -> list[AuditSession]:
+        return list(self._sessions.values())
+
+    def is_finalized(self, trace_id: str) -> bool:
+        return trace_id in self._finalized
+
+    async def open(self, trace_id: str) -> AuditSession | None:
+        """The trace's session, created (with the votes already stored) on first use; None for
+        a trace the chain does not know or one already finalized."""
+        session = self._sessions.get(trace_id)
+        if session is not None or trace_id in self._finalized:
+            return session
+        context = await self.chain.load(trace_id)
+        if context is None:
+            return None
+        session = self._sessions.get(trace_id)  # another caller may have won the race
+        if session is None:
+            commits, reveals = await asyncio.to_thread(self._stored_votes, trace_id)
+            session = self._sessions.get(trace_id)
+            if session is None:
+                session = AuditSession(context, self.params, self.timing)
+                for commit in commits:
+                    session.record_commit(commit)
+                for reveal in reveals:
+                    session.record_reveal(reveal)
+                self._sessions[trace_id] = session
+        return session
+
+    def _stored_votes(self, trace_id: str) -> tuple[list[Commit], list[Reveal]]:
+        commits: list[Commit] = []
+        reveals: list[Reveal] = []
+        for round_ in range(MAX_ROUNDS):
+            commits += self._store.get_commits(trace_id, round_)
+            reveals += self._store.get_reveals(trace_id, round_)
+        return commits, reveals
+
+    def mark_finalized(self, trace_id: str) -> None:
+        """Drop the session (its votes stay in the store) and ignore the trace from now on."""
+        session = self._sessions.pop(trace_id, None)
+        if session is not None:
+            session.finalized = True
+            session.notify()
+        self._finalized[trace_id] = None
+        while len(self._finalized) > MAX_FINALIZED_REMEMBERED:
+            del self._finalized[next(iter(self._finalized))]
+
+
+class NodeView(GossipView):
+    """The pure validator's window onto the sessions and the chain caches."""
+
+    def __init__(self, sessions: Sessions) -> None:
+        self._sessions = sessions
+
+    @property
+    def domain_separator(self) -> bytes:
+        return self._sessions.chain.domain_separator
+
+    def get_trace(self, trace_id: str) -> TraceOnChain | None:
+        session = self._sessions.get(trace_id)
+        if session is None:
+            return None
+        submission = session.context.submission
+        round_ = session.current_round
+        return TraceOnChain(
+            trace_id=trace_id,
+            root=submission.root,
+            segment_count=session.context.segment_count,
+            submitter=submission.submitter,
+            round=round_,
+            phase=session.phase(round_),
+            basis=session.basis,
+        )
+
+    def is_registered(self, address: str) -> bool:
+        return self._sessions.chain.is_registered(address)
+
+    def get_commit(self, trace_id: str, round_: int, auditor: str) -> Commit | None:
+        session = self._sessions.get(trace_id)
+        return None if session is None else session.round_state(round_).commits.get(auditor)
+
+    def has_reveal(self, trace_id: str, round_: int, auditor: str) -> bool:
+        session = self._sessions.get(trace_id)
+        return session is not None and auditor in session.round_state(round_).reveals
+
+    def is_assigned(self, trace_id: str, round_: int, segment: int, auditor: str) -> bool:
+        session = self._sessions.get(trace_id)
+        return session is not None and session.is_assigned(round_, segment, auditor)
+
+    def assigned_segments(self, trace_id: str, round_: int, auditor: str) -> tuple[int, ...]:
+        session = self._sessions.get(trace_id)
+        return () if session is None else session.segments_of(round_, auditor)
+
+
+def _trace_id_of(message: GossipMessage) -> str:
+    if isinstance(message, CommitMessage):
+        return message.commit.trace_id
+    if isinstance(message, RevealMessage):
+        return message.reveal.trace_id
+    return message.trace_id
+
+
+def _signer_of_vote(message: GossipMessage) -> str | None:
+    if isinstance(message, CommitMessage):
+        return message.commit.auditor
+    if isinstance(message, RevealMessage):
+        return message.reveal.auditor
+    return None
+
+
+class GossipRouter:
+    """Validation, bookkeeping and anti-entropy for every gossip message of the pipeline."""
+
+    def __init__(self, sessions: Sessions, store: Store, p2p: P2PNode, address: str) -> None:
+        self.sessions = sessions
+        self.view = NodeView(sessions)
+        self.address = address
+        self.segment_source: SegmentSource | None = None
+        self.bundle_listeners: list[BundleListener] = []
+        self._store = store
+        self._p2p = p2p
+        self._inbox: asyncio.Queue[GossipMessage] = asyncio.Queue(INBOX_SIZE)
+        self._registry_read_at = 0.0
+
+    def attach(self) -> None:
+        """Take over the libp2p host's validation, delivery and fetch requests; called once
+        the chain context is loaded (until then the daemon ignores all gossip)."""
+        self._p2p.validator = self.validate
+        self._p2p.on_message = self._on_message
+        self._p2p.fetch_handler = self._serve_fetch
+
+    # --- Incoming ------------------------------------------------------------------------------
+
+    async def validate(self, message: GossipMessage) -> Verdict:
+        """Load what the pure rules need, apply them, and record an accepted vote."""
+        trace_id = _trace_id_of(message)
+        if self.sessions.is_finalized(trace_id):
+            return Verdict(Outcome.IGNORE, "trace already finalized")
+        session = await self.sessions.open(trace_id)
+        signer = _signer_of_vote(message)
+        if signer is not None and not self.sessions.chain.is_registered(signer):
+            await self._refresh_registry()
+        if session is not None and isinstance(message, SegmentBundle):
+            await self._adopt_basis(session, message)
+        verdict = validate_gossip_message(message, self.view)
+        if verdict.accepted and session is not None:
+            self._record(session, message)
+        elif verdict.outcome is Outcome.REJECT:
+            logger.warning("rejected %s for %s: %s", message.kind, trace_id[:10], verdict.reason)
+        return verdict
+
+    async def _refresh_registry(self) -> None:
+        now = time.monotonic()
+        if now - self._registry_read_at >= REGISTRY_REFRESH_INTERVAL_S:
+            self._registry_read_at = now
+            await self.sessions.chain.refresh_auditors()
+
+    def _record(self, session: AuditSession, message: GossipMessage) -> None:
+        if isinstance(message, CommitMessage):
+            session.record_commit(message.commit)
+        elif isinstance(message, RevealMessage):
+            session.record_reveal(message.reveal)
+        elif isinstance(message, SegmentBundle):
+            session.round_state(message.round)  # the round's clock starts at its first bundle
+
+    def _on_message(self, topic: str, message: GossipMessage, peer: str) -> None:
+        try:
+            self._inbox.put_nowait(message)
+        except asyncio.QueueFull:
+            # Votes are already in the session; the store catches up through anti-entropy.
+            logger.warning("inbox full: %s for %s not stored", message.kind, _trace_id_of(message))
+
+    async def run(self) -> None:
+        """Persist accepted votes and hand bundles and announcements to the listeners."""
+        while True:
+            message = await self._inbox.get()
+            await self.deliver(message)
+
+    async def deliver(self, message: GossipMessage) -> None:
+        if isinstance(message, CommitMessage):
+            await asyncio.to_thread(self._store.put_commit, message.commit)
+        elif isinstance(message, RevealMessage):
+            await asyncio.to_thread(self._store.put_reveal, message.reveal)
+        elif isinstance(message, SegmentBundle):
+            for listener in self.bundle_listeners:
+                listener(message)
+
+    async def accept_own(self, message: CommitMessage | RevealMessage) -> None:
+        """Record and store this node's own vote before publishing it (gossip does not echo
+        our own messages back to us)."""
+        session = await self.sessions.open(_trace_id_of(message))
+        if session is not None:
+            self._record(session, message)
+        await self.deliver(message)
+
+    # --- Round-1 basis -------------------------------------------------------------------------
+
+    async def _adopt_basis(self, session: AuditSession, bundle: SegmentBundle) -> None:
+        """Open round 1 from a submitter-signed bundle naming the round-0 basis, fetching the
+        basis reveals this node lacks. Left unopened (the bundle is then ignored) when the
+        bundle is not the submitter's or a basis reveal cannot be had."""
+        if bundle.round != 1 or session.basis is not None:
+            return
+        if not _is_signed_by(bundle, session.context.submission.submitter):
+            return
+        reveals = []
+        known = session.round_state(0).reveals
+        for auditor in bundle.basis:
+            reveal = known.get(auditor) or await self._fetch_reveal(session, 0, auditor)
+            if reveal is None:
+                logger.warning("round-1 basis reveal of %s unavailable", auditor)
+                return
+            reveals.append(reveal)
+        try:
+            session.adopt_basis(reveals)
+        except (EncodingError, VoteError, ValueError) as exc:
+            logger.warning("round-1 basis of %s unusable: %s", session.trace_id[:10], exc)
+
+    async def _fetch_reveal(
+        self, session: AuditSession, round_: int, auditor: str
+    ) -> Reveal | None:
+        await self.fetch_votes(session, "reveal", round_, [auditor])
+        return session.round_state(round_).reveals.get(auditor)
+
+    # --- Anti-entropy: asking --------------------------------------------------------------------
+
+    async def fetch_votes(
+        self, session: AuditSession, kind: str, round_: int, auditors: Sequence[str]
+    ) -> None:
+        """Ask peers for the missing commits or reveals of `auditors`; each answer is validated
+        like gossip. The auditor's own node is asked first, then the other peers."""
+        for auditor in auditors:
+            request = VoteRequest(
+                kind="commit" if kind == "commit" else "reveal",
+                trace_id=session.trace_id,
+                round=round_,
+                auditor=auditor,
+            )
+            for peer in self._peers_for(auditor):
+                if await self._fetch_one(peer, request, session):
+                    break
+
+    def _peers_for(self, auditor: str) -> list[str]:
+        own = self.sessions.chain.peer_of(auditor)
+        connected = self._p2p.connected_peers()
+        first = [own] if own in connected else []
+        return first + [peer for peer in connected if peer != own]
+
+    async def _fetch_one(self, peer: str, request: VoteRequest, session: AuditSession) -> bool:
+        try:
+            raw = await self._p2p.request(peer, encode_fetch_request(request))
+        except (FetchError, P2PError) as exc:
+            logger.debug("fetch from %s failed: %s", peer, exc)
+            return False
+        if not raw:
+            return False
+        try:
+            message = decode_gossip_message(raw)
+        except EncodingError:
+            self._p2p.penalties[peer] = self._p2p.penalties.get(peer, 0) + 1
+            return False
+        if not isinstance(message, CommitMessage | RevealMessage):
+            return False
+        if (await self.validate(message)).accepted:
+            await self.deliver(message)
+        state = session.round_state(request.round)
+        held = state.commits if request.kind == "commit" else state.reveals
+        return request.auditor in held
+
+    async def fetch_segments(self, session: AuditSession, round_: int) -> SegmentBundle | None:
+        """Ask the trace's submitter for our segments of `round_`; the bundle is validated."""
+        submitter = session.context.submission.submitter
+        if submitter == self.address:  # our own trace: the coordinator is in this process
+            if self.segment_source is None:
+                return None
+            return await self.segment_source(session.trace_id, round_, self.address)
+        peer = self.sessions.chain.peer_of(submitter)
+        if peer is None:
+            return None
+        request = SegmentsRequest(trace_id=session.trace_id, round=round_)
+        try:
+            raw = await self._p2p.request(peer, encode_fetch_request(request))
+            message = decode_gossip_message(raw) if raw else None
+        except (FetchError, P2PError, EncodingError) as exc:
+            logger.info("segments of %s unavailable: %s", session.trace_id[:10], exc)
+            return None
+        if not isinstance(message, SegmentBundle):
+            return None
+        return message if (await self.validate(message)).accepted else None
+
+    # --- Anti-entropy: answering -----------------------------------------------------------------
+
+    async def _serve_fetch(self, peer: str, raw: bytes) -> bytes:
+        try:
+            request = decode_fetch_request(raw)
+        except EncodingError as exc:
+            logger.info("malformed fetch request from %s: %s", peer, exc)
+            self._p2p.penalties[peer] = self._p2p.penalties.get(peer, 0) + 1
+            return b""
+        if isinstance(request, SegmentsRequest):
+            return await self._serve_segments(peer, request)
+        return await asyncio.to_thread(self._serve_vote, request)
+
+    def _serve_vote(self, request: VoteRequest) -> bytes:
+        if request.kind == "commit":
+            for commit in self._store.get_commits(request.trace_id, request.round):
+                if commit.auditor == request.auditor:
+                    return encode_gossip_message(CommitMessage(commit=commit))
+            return b""
+        for reveal in self._store.get_reveals(request.trace_id, request.round):
+            if reveal.auditor == request.auditor:
+                return encode_gossip_message(RevealMessage(reveal=reveal))
+        return b""
+
+    async def _serve_segments(self, peer: str, request: SegmentsRequest) -> bytes:
+        """Only the auditor behind `peer` (its registered peer id) gets its own segments."""
+        auditor = self.sessions.chain.auditor_of_peer(peer)
+        if auditor is None or self.segment_source is None:
+            return b""
+        bundle = await self.segment_source(request.trace_id, request.round, auditor)
+        return b"" if bundle is None else encode_gossip_message(bundle)
+
+
+def _is_signed_by(message: TraceAnnouncement | SegmentBundle, signer: str) -> bool:
+    try:
+        return recover_signer(compute_envelope_digest(message), message.signature) == signer
+    except VoteError:
+        return False
+
+
+async def await_phase(
+    router: GossipRouter, session: AuditSession, round_: int, wanted: frozenset[Phase]
+) -> Phase:
+    """Wait until the round reaches a phase in `wanted` (which must include CLOSED, the end of
+    every round), fetching missing commits or reveals from peers whenever the wait drags."""
+    while True:
+        if await session.wait_for_phase(round_, wanted, session.timing.fetch_after_s):
+            return session.phase(round_)
+        if session.phase(round_) is Phase.COMMIT:
+            await router.fetch_votes(session, "commit", round_, session.missing_commits(round_))
+        else:
+            await router.fetch_votes(session, "reveal", round_, session.missing_reveals(round_))

@@ -1,0 +1,202 @@
+"""One trace's audit as this node follows it: committees, votes seen, phase of each round.
+
+Every node that hears of a trace keeps an `AuditSession`: the coordinator that submitted it, the
+auditors assigned to it, and bystanders (which validate and relay its votes, and may finalize it
+if it stalls). Phases are event-driven: a round leaves COMMIT as soon as every assigned auditor
+committed and REVEAL as soon as every committer revealed; the windows only bound the wait for
+auditors that never answer. Round 1's committees follow from the round-0 reveals the coordinator
+closed round 0 with (its *basis*), announced in its round-1 segment bundles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from node.pipeline.context import TraceContext
+from protocol.consensus import compute_round_assignments
+from protocol.gossip import Phase
+from protocol.models import Commit, Reveal
+from protocol.params import ProtocolParams
+from protocol.rounds import (
+    Assignments,
+    compute_auditor_segments,
+    compute_phase,
+    compute_round_auditors,
+    compute_round_segments,
+)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long a round waits for auditors that do not answer (seconds)."""
+
+    #: Auditors wait this long for their segments before fetching them from the submitter.
+    segment_wait_s: float = 2.0
+    commit_window_s: float = 10.0
+    reveal_window_s: float = 10.0
+    #: Missing commits and reveals are fetched from peers after this long (anti-entropy).
+    fetch_after_s: float = 1.0
+    #: Any node finalizes a trace still open this long after it first saw it.
+    stall_timeout_s: float = 60.0
+
+
+@dataclass
+class RoundState:
+    started_at: float
+    commits: dict[str, Commit] = field(default_factory=dict)
+    reveals: dict[str, Reveal] = field(default_factory=dict)
+    #: When the last assigned auditor committed: the reveal window starts then at the latest.
+    all_committed_at: float | None = None
+
+
+class AuditSession:
+    """Mutable state of one trace on this node; all methods are called on the event loop."""
+
+    def __init__(
+        self,
+        context: TraceContext,
+        params: ProtocolParams,
+        timing: Timing,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.context = context
+        self.params = params
+        self.timing = timing
+        self.clock = clock
+        self.first_seen = clock()
+        self.basis: tuple[str, ...] | None = None
+        self.finalized = False
+        self.assignments: Assignments = self._draw(())
+        self.rounds: dict[int, RoundState] = {}
+        self._changed = asyncio.Event()
+
+    @property
+    def trace_id(self) -> str:
+        return self.context.trace_id
+
+    @property
+    def current_round(self) -> int:
+        """0 until the round-0 basis is known, then 1."""
+        return 0 if self.basis is None else 1
+
+    def _draw(self, round0_reveals: Iterable[Reveal]) -> Assignments:
+        submission = self.context.submission
+        return compute_round_assignments(
+            submission.seed,
+            self.context.tiers,
+            submission.k,
+            self.context.snapshot,
+            round0_reveals,
+            self.params,
+        )
+
+    # --- Rounds --------------------------------------------------------------------------------
+
+    def round_state(self, round_: int) -> RoundState:
+        """The round's state, starting its clock on first use."""
+        state = self.rounds.get(round_)
+        if state is None:
+            state = self.rounds[round_] = RoundState(started_at=self.clock())
+        return state
+
+    def adopt_basis(self, round0_reveals: Iterable[Reveal]) -> None:
+        """Fix round 1's committees from these round-0 reveals (once)."""
+        reveals = tuple(reveal for reveal in round0_reveals if reveal.round == 0)
+        self.basis = tuple(sorted(reveal.auditor for reveal in reveals))
+        self.assignments = self._draw(reveals)
+        self.notify()
+
+    def assigned(self, round_: int) -> frozenset[str]:
+        return compute_round_auditors(self.assignments, round_)
+
+    def segments_of(self, round_: int, auditor: str) -> tuple[int, ...]:
+        return compute_auditor_segments(self.assignments, round_, auditor)
+
+    def round_segments(self, round_: int) -> tuple[int, ...]:
+        return compute_round_segments(self.assignments, round_)
+
+    def is_assigned(self, round_: int, segment: int, auditor: str) -> bool:
+        return auditor in self.assignments.get((round_, segment), {})
+
+    # --- Votes ---------------------------------------------------------------------------------
+
+    def record_commit(self, commit: Commit) -> None:
+        state = self.round_state(commit.round)
+        state.commits.setdefault(commit.auditor, commit)
+        if state.all_committed_at is None and self.assigned(commit.round) <= state.commits.keys():
+            state.all_committed_at = self.clock()
+        self.notify()
+
+    def record_reveal(self, reveal: Reveal) -> None:
+        self.round_state(reveal.round).reveals.setdefault(reveal.auditor, reveal)
+        self.notify()
+
+    def missing_commits(self, round_: int) -> list[str]:
+        return sorted(self.assigned(round_) - self.round_state(round_).commits.keys())
+
+    def missing_reveals(self, round_: int) -> list[str]:
+        state = self.round_state(round_)
+        return sorted(state.commits.keys() - state.reveals.keys())
+
+    # --- Phases --------------------------------------------------------------------------------
+
+    def phase(self, round_: int) -> Phase:
+        if self.finalized:
+            return Phase.CLOSED
+        state = self.round_state(round_)
+        now = self.clock()
+        return compute_phase(
+            self.assigned(round_),
+            state.commits,
+            state.reveals,
+            commit_expired=now >= self._commit_deadline(state),
+            reveal_expired=now >= self._reveal_deadline(state),
+        )
+
+    def _commit_deadline(self, state: RoundState) -> float:
+        return state.started_at + self.timing.commit_window_s
+
+    def _reveal_deadline(self, state: RoundState) -> float:
+        opened = self._commit_deadline(state)
+        if state.all_committed_at is not None:
+            opened = min(opened, state.all_committed_at)
+        return opened + self.timing.reveal_window_s
+
+    def _next_deadline(self, round_: int) -> float:
+        state = self.round_state(round_)
+        upcoming = [
+            deadline
+            for deadline in (self._commit_deadline(state), self._reveal_deadline(state))
+            if deadline > self.clock()
+        ]
+        return min(upcoming, default=math.inf)
+
+    # --- Waiting -------------------------------------------------------------------------------
+
+    def notify(self) -> None:
+        """Wake every waiter: something about this trace changed."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_changed(self, timeout: float) -> None:
+        """Return at the next change, or after `timeout` seconds."""
+        changed = self._changed
+        try:
+            async with asyncio.timeout(max(0.0, timeout)):
+                await changed.wait()
+        except TimeoutError:
+            pass
+
+    async def wait_for_phase(self, round_: int, wanted: frozenset[Phase], timeout: float) -> bool:
+        """Wait until the round's phase is one of `wanted`; False when `timeout` ran out first."""
+        give_up = self.clock() + timeout
+        while self.phase(round_) not in wanted:
+            now = self.clock()
+            if now >= give_up:
+                return False
+            await self.wait_changed(min(give_up, self._next_deadline(round_)) - now + 0.001)
+        return True
