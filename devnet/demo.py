@@ -1,135 +1,149 @@
-"""The demo: audit the shipped example traces on a local Anvil and read the verdicts back.
+"""The demo: a local network of node processes audits the shipped example traces.
 
-It starts Anvil from node_modules, deploys the Registry and the Ledger, stakes five development
-auditors, and audits every trace in `examples/traces/`: the trace is submitted on-chain, the
-committees are drawn from the on-chain seed and stake snapshot, each auditor judges its
-segments with the tier-1 arithmetic checker and signs its reveal, and anyone (here the
-submitter) finalizes; the contract re-checks every signature, assignment and tally. The
-verdicts printed are read from the Ledger's storage. Auditors run in this process and votes do
-not travel over gossip yet: the node daemon brings that.
+`run_demo` starts Anvil, deploys the contracts, registers five staked dev auditors and starts
+one node process per auditor, meshed over libp2p on loopback (`devnet.network`). Each example
+is submitted through a node's JSON-RPC (round robin, so every node coordinates some): the node
+commits it on-chain, seals each segment to its sortition-drawn auditors, which judge with the
+tier-1 arithmetic checker and commit and reveal over gossip, and the coordinator finalizes. The
+verdicts printed are read from the Ledger's storage and events, never from a node's database.
+`audit_examples` does the same on a devnet that is already up (`trustnode devnet demo`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from auditors.arithmetic import ArithmeticChecker
-from devnet.accounts import dev_private_key
-from devnet.anvil import start_anvil, stop_anvil
-from devnet.deployment import deploy_contracts, register_dev_auditors
-from devnet.direct_audit import DirectAudit, run_direct_audit
-from node.chain import ChainClient, Sender
-from node.chain.ledger import LedgerClient
-from node.tracefile import read_traces
-from protocol.exposure import ExposureFigures, compute_exposure
-from protocol.hdag import build_hdag
-from protocol.models import Auditor, Segment, Trace, TraceVerdict, Vote
-from protocol.params import DEVNET
-from protocol.segments import compute_visible_spans
-from protocol.sortition import compute_committee_size, compute_segment_tier, compute_tier_stakes
+from devnet.network import Network, NetworkNode, start_network, stop_network
+from node.chain import ChainClient
+from node.chain.ledger import LedgerClient, OnChainVerdict
+from node.rpc_client import RpcClient
+from node.tracefile import TraceRecord, read_traces
+from protocol.models import TraceVerdict
 
 DEFAULT_EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "traces"
-DEMO_AUDITORS = 5
-ETHER = 10**18
-DEMO_FEE = ETHER // 100
-_CHECKER = ArithmeticChecker()
+DEMO_NODES = 5
+#: How long the demo waits for every verdict to land on-chain.
+VERDICT_TIMEOUT_S = 120.0
+_POLL_S = 0.05
 
 
-def checker_vote(address: str, segment: Segment) -> Vote:
-    """Every demo auditor judges with the tier-1 checker; it abstains on what it cannot parse."""
-    return _CHECKER.judge(segment).vote
+class DemoError(Exception):
+    """A verdict did not land on-chain in time."""
 
 
-def committee_size_for(trace: Trace, snapshot: Sequence[Auditor]) -> int:
-    """k from the privacy budget for this trace and auditor set (design: Privacy)."""
-    hdag = build_hdag(trace)
-    tiers = [compute_segment_tier(node.level, compute_tier_stakes(snapshot)) for node in hdag.nodes]
-    visible = [sum(s.length for s in compute_visible_spans(hdag, n)) for n in hdag.nodes]
-    return compute_committee_size(visible, len(hdag.text), tiers, snapshot, DEVNET)
+@dataclass(frozen=True)
+class Submitted:
+    record: TraceRecord
+    trace_id: str
+    node: NetworkNode
+    submitted_at: float
 
 
-def exposure_of(audit: DirectAudit) -> ExposureFigures:
-    """Exposure over every delivery, both rounds: who saw which characters of the text."""
-    seen: dict[int, set[str]] = {}
-    for (_, segment), committee in audit.outcome.assignments.items():
-        seen.setdefault(segment, set()).update(committee)
-    visible = [compute_visible_spans(audit.hdag, node) for node in audit.hdag.nodes]
-    stakes = {auditor.address: auditor.stake for auditor in audit.snapshot}
-    committees = {segment: tuple(sorted(auditors)) for segment, auditors in seen.items()}
-    return compute_exposure(
-        len(audit.hdag.text), visible, committees, stakes, DEVNET.exposure_budget_bps
-    )
+def _submit(node: NetworkNode, record: TraceRecord) -> str:
+    trace = record.trace.model_dump(mode="json", by_alias=True, exclude_none=True)
+    with RpcClient(node.rpc_url) as client:
+        return str(client.call("audit_submitTrace", {"trace": trace})["trace_id"])
 
 
-def describe(audit: DirectAudit, trace: Trace, where: str, k: int) -> str:
-    verdict = audit.verdict
+async def _submit_all(network: Network, records: Sequence[TraceRecord]) -> list[Submitted]:
+    submitted = []
+    for index, record in enumerate(records):
+        node = network.nodes[index % len(network.nodes)]
+        trace_id = await asyncio.to_thread(_submit, node, record)
+        submitted.append(Submitted(record, trace_id, node, time.monotonic()))
+    return submitted
+
+
+async def _await_verdicts(
+    ledger: LedgerClient, submitted: Sequence[Submitted], timeout_s: float
+) -> dict[str, tuple[OnChainVerdict, float]]:
+    """Each trace's on-chain verdict and its latency from submission, polling the Ledger."""
+    landed: dict[str, tuple[OnChainVerdict, float]] = {}
+    give_up = time.monotonic() + timeout_s
+    while len(landed) < len(submitted):
+        for item in submitted:
+            if item.trace_id in landed:
+                continue
+            verdict = await ledger.verdict_of(item.trace_id)
+            if verdict.is_final:
+                landed[item.trace_id] = (verdict, time.monotonic() - item.submitted_at)
+        if time.monotonic() > give_up:
+            pending = [s.record.where for s in submitted if s.trace_id not in landed]
+            raise DemoError(f"no verdict on-chain after {timeout_s:.0f} s for {pending}")
+        await asyncio.sleep(_POLL_S)
+    return landed
+
+
+async def _describe(
+    ledger: LedgerClient, item: Submitted, verdict: OnChainVerdict, latency_s: float
+) -> str:
     counts = {name: 0 for name in ("VALID", "INVALID", "UNRESOLVED")}
     for segment in verdict.segment_verdicts:
         counts[segment.name] += 1
+    submission = (await ledger.submissions(0, trace_id=item.trace_id))[0]
+    finalization = (await ledger.finalizations(0, trace_id=item.trace_id))[0]
     lines = [
-        f"{Path(where).name}: {verdict.verdict.name} (read from the Ledger)",
-        f"  trace {audit.trace_id}",
+        f"{Path(item.record.where).name}: {verdict.verdict.name} (read from the Ledger)",
+        f"  trace {item.trace_id}",
+        f"  coordinated by node {item.node.index}; on-chain verdict {latency_s:.2f} s after submit",
         f"  {len(verdict.segment_verdicts)} segments: "
-        + ", ".join(f"{count} {name}" for name, count in counts.items())
-        + f"; k={k}, {len(audit.outcome.escalations)} escalated",
+        + ", ".join(f"{count} {name}" for name, count in counts.items()),
     ]
     if verdict.verdict is TraceVerdict.FLAWED:
-        step = trace.steps[verdict.first_error] if trace.steps else ""
+        steps = item.record.trace.steps or ()
+        step = steps[verdict.first_error] if verdict.first_error < len(steps) else ""
         lines.append(f"  first error: step {verdict.first_error}: {step}".rstrip(": "))
-    exposure = exposure_of(audit)
-    lines += [
-        f"  submit   {audit.submit_receipt.tx_hash} ({audit.submit_receipt.gas_used:,} gas)",
-        f"  finalize {audit.finalize_receipt.tx_hash} ({audit.finalize_receipt.gas_used:,} gas)",
-        f"  exposure: largest auditor {exposure.max_auditor_bps / 100:.1f}% of the text, "
-        f"3 largest together {exposure.coalition_bps / 100:.1f}% "
-        f"(budget {exposure.budget_bps / 100:.0f}% expected)",
-        f"  payouts: {sum(audit.payouts.rewards.values()) / ETHER:.4f} ETH rewarded, "
-        f"{sum(audit.payouts.slashes.values()) / ETHER:.4f} ETH slashed",
-    ]
+    lines += [f"  submit   {submission.tx_hash}", f"  finalize {finalization.tx_hash}"]
     return "\n".join(lines)
 
 
-async def _audit_examples(ledger: LedgerClient, examples: Path, out: TextIO) -> None:
-    keys = [dev_private_key(i) for i in range(1, DEMO_AUDITORS + 1)]
-    submitter = Sender.from_key(dev_private_key(0))
-    block = await ledger.chain.block_number()
-    snapshot = [
-        auditor
-        for key in keys
-        if (auditor := await ledger.auditor_at(Sender.from_key(key).address, block)) is not None
-    ]
-    for path in sorted(examples.glob("*.json")):
-        for record in read_traces(path):
-            k = committee_size_for(record.trace, snapshot)
-            audit = await run_direct_audit(
-                ledger, submitter, keys, record.trace, k, checker_vote, DEMO_FEE
-            )
-            out.write(describe(audit, record.trace, record.where, k) + "\n\n")
+def _read_examples(examples: Path) -> list[TraceRecord]:
+    return [record for path in sorted(examples.glob("*.json")) for record in read_traces(path)]
 
 
-async def run_demo(out: TextIO, examples: Path = DEFAULT_EXAMPLES) -> int:
-    """Start a throwaway devnet, audit every example on it, stop it; prints as it goes."""
+async def audit_examples(
+    network: Network,
+    out: TextIO,
+    examples: Path = DEFAULT_EXAMPLES,
+    timeout_s: float = VERDICT_TIMEOUT_S,
+) -> None:
+    """Submit every example to the running network and print each on-chain verdict."""
+    chain = ChainClient(network.chain_rpc_url)
+    try:
+        ledger = LedgerClient(chain, network.ledger)
+        submitted = await _submit_all(network, _read_examples(examples))
+        landed = await _await_verdicts(ledger, submitted, timeout_s)
+        for item in submitted:
+            verdict, latency_s = landed[item.trace_id]
+            out.write(await _describe(ledger, item, verdict, latency_s) + "\n\n")
+    finally:
+        await chain.close()
+
+
+async def run_demo(out: TextIO, examples: Path = DEFAULT_EXAMPLES, nodes: int = DEMO_NODES) -> int:
+    """Start a throwaway network, audit every example on it, stop it; prints as it goes."""
     with tempfile.TemporaryDirectory(prefix="trust-demo-") as workdir:
-        anvil = start_anvil(Path(workdir) / "anvil")
-        chain = ChainClient(anvil.rpc_url)
+        directory = Path(workdir)
+        out.write(f"TRUST demo: starting Anvil and {nodes} node processes ...\n")
+        out.flush()
+        network = await start_network(directory, nodes)
         try:
-            registry, ledger_address, _ = await deploy_contracts(
-                chain, Sender.from_key(dev_private_key(0))
-            )
-            ledger = LedgerClient(chain, ledger_address, registry)
-            auditors = await register_dev_auditors(ledger, DEMO_AUDITORS)
             out.write(
-                f"TRUST demo: Anvil at {anvil.rpc_url} (pid {anvil.pid}), "
-                f"Ledger {ledger_address}\n{len(auditors)} staked auditors "
-                f"({', '.join(f'{a.stake // ETHER} ETH' for a in auditors)}), "
-                "judging with the tier-1 arithmetic checker\n\n"
+                f"Anvil at {network.chain_rpc_url} (pid {network.anvil_pid}), "
+                f"Ledger {network.ledger}\n"
+                + "".join(
+                    f"node {node.index}  {node.address}  {node.rpc_url}\n" for node in network.nodes
+                )
+                + "auditors judge with the tier-1 arithmetic checker\n\n"
             )
-            await _audit_examples(ledger, examples, out)
+            await audit_examples(network, out, examples)
         finally:
-            await chain.close()
-            stop_anvil(anvil.pid)
-    out.write(f"stopped anvil (pid {anvil.pid})\n")
+            stop_network(directory)
+    out.write(f"stopped {nodes} nodes and anvil (pid {network.anvil_pid})\n")
     return 0

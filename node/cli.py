@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,9 +20,9 @@ from typing import Any, TextIO
 
 # The devnet lives in devnet/, the layer above node/; only the CLI entry point reaches up.
 from devnet.chain import DEFAULT_DEVNET_DIR, DevnetError, load_deployment, start_chain, stop_chain
-from devnet.demo import run_demo
+from devnet.demo import DemoError, audit_examples, run_demo
 from devnet.deployment import MAX_DEV_AUDITORS
-from devnet.network import NETWORK_FILE, start_network, stop_network
+from devnet.network import NETWORK_FILE, Network, start_network, stop_network
 from node.chain import ChainClient, ChainError
 from node.chain.ledger import LedgerClient, OnChainVerdict
 from node.config import ConfigError, load_config
@@ -39,6 +40,8 @@ _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 EXCERPT_CHARS = 60
 DEFAULT_DEVNET_AUDITORS = 5
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_WAIT_S = 120.0
+WAIT_POLL_S = 0.1
 
 
 class CliError(Exception):
@@ -244,17 +247,77 @@ def command_run(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _node_rpc_url(args: argparse.Namespace) -> str:
+    """--rpc, else the first node of the devnet in --dir."""
+    if args.rpc:
+        if not args.rpc.startswith(("http://", "https://")):
+            raise CliError(f"--rpc must be an http(s) URL, got {args.rpc!r}")
+        return str(args.rpc)
+    directory = Path(args.dir)
+    if not (directory / NETWORK_FILE).is_file():
+        raise CliError(f"no --rpc given and no node network in {directory}: `devnet up --nodes N`")
+    return Network.load(directory).nodes[0].rpc_url
+
+
 def command_submit(args: argparse.Namespace, out: TextIO) -> int:
     path = Path(args.file)
-    with RpcClient(args.rpc, token=args.token) as client:
-        for record in read_traces(path):
+    records = read_traces(path)
+    trace_ids = []
+    with RpcClient(_node_rpc_url(args), token=args.token) as client:
+        for record in records:
             trace = record.trace.model_dump(mode="json", by_alias=True, exclude_none=True)
             try:
                 result = client.call("audit_submitTrace", {"trace": trace})
             except RpcClientError as exc:
                 raise CliError(f"{record.where}: {exc}") from None
+            trace_ids.append(str(result["trace_id"]))
             out.write(f"{result['trace_id']}\n")
             out.flush()
+        if args.wait:
+            _wait_for_verdicts(client, trace_ids, args.timeout, out)
+    return 0
+
+
+def _wait_for_verdicts(
+    client: RpcClient, trace_ids: Sequence[str], timeout_s: float, out: TextIO
+) -> None:
+    """Print each trace's on-chain verdict (as the node reads it from the Ledger) as it lands."""
+    pending = list(dict.fromkeys(trace_ids))
+    give_up = time.monotonic() + timeout_s
+    while pending:
+        for trace_id in list(pending):
+            try:
+                verdict = client.call("audit_getVerdict", {"trace_id": trace_id})
+            except RpcClientError as exc:
+                raise CliError(f"{trace_id}: {exc}") from None
+            if verdict.get("is_final"):
+                pending.remove(trace_id)
+                first = verdict["first_error"]
+                where = f" first error: step {first}" if first >= 0 else ""
+                out.write(f"{trace_id} {verdict['verdict']}{where}\n")
+                out.flush()
+        if pending and time.monotonic() > give_up:
+            raise CliError(f"no on-chain verdict after {timeout_s:g} s for {', '.join(pending)}")
+        if pending:
+            time.sleep(WAIT_POLL_S)
+
+
+def command_status(args: argparse.Namespace, out: TextIO) -> int:
+    with RpcClient(_node_rpc_url(args), token=args.token) as client:
+        try:
+            status = client.call("node_status")
+            peers = client.call("node_peers")
+        except RpcClientError as exc:
+            raise CliError(str(exc)) from None
+    out.write(json.dumps({"status": status, "peers": peers}, indent=1) + "\n")
+    return 0
+
+
+def command_devnet_demo(args: argparse.Namespace, out: TextIO) -> int:
+    directory = Path(args.dir)
+    if not (directory / NETWORK_FILE).is_file():
+        raise CliError(f"no node network in {directory}: run `trustnode devnet up --nodes 5`")
+    asyncio.run(audit_examples(Network.load(directory), out))
     return 0
 
 
@@ -265,9 +328,21 @@ def _add_node_commands(commands: Any) -> None:
     run.set_defaults(handler=command_run)
     submit = commands.add_parser("submit", help="submit traces to a node; prints their ids")
     submit.add_argument("file", help="a trace JSON file, or a .jsonl file of records")
-    submit.add_argument("--rpc", required=True, help="the node's JSON-RPC URL (see its node.json)")
-    submit.add_argument("--token", help="bearer token, when the node requires one")
+    _add_node_location(submit)
+    submit.add_argument("--wait", action="store_true", help="wait for the on-chain verdicts")
+    submit.add_argument(
+        "--timeout", type=float, default=DEFAULT_WAIT_S, help="seconds --wait waits (default 120)"
+    )
     submit.set_defaults(handler=command_submit)
+    status = commands.add_parser("status", help="a node's status and peers, as JSON")
+    _add_node_location(status)
+    status.set_defaults(handler=command_status)
+
+
+def _add_node_location(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rpc", help="the node's JSON-RPC URL (default: node 1 of --dir)")
+    parser.add_argument("--dir", default=str(DEFAULT_DEVNET_DIR), help="devnet directory")
+    parser.add_argument("--token", help="bearer token, when the node requires one")
 
 
 def _add_devnet_commands(commands: Any) -> None:
@@ -292,6 +367,11 @@ def _add_devnet_commands(commands: Any) -> None:
     down = actions.add_parser("down", help="stop what `devnet up` started, by process id")
     down.add_argument("--dir", default=str(DEFAULT_DEVNET_DIR), help="devnet directory")
     down.set_defaults(handler=command_devnet_down)
+    demo = actions.add_parser(
+        "demo", help="audit the example traces on the running network, verdicts from chain"
+    )
+    demo.add_argument("--dir", default=str(DEFAULT_DEVNET_DIR), help="devnet directory")
+    demo.set_defaults(handler=command_devnet_demo)
 
 
 def _add_verdict_command(commands: Any) -> None:
@@ -333,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args, sys.stdout)
-    except (TraceFileError, CliError, ProtocolError, DevnetError, ChainError) as exc:
+    except (TraceFileError, CliError, ProtocolError, DevnetError, DemoError, ChainError) as exc:
         print(f"trustnode: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:

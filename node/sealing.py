@@ -143,11 +143,15 @@ def seal_bundle(
     round_: int,
     segments_by_recipient: Mapping[str, tuple[bytes, Sequence[Segment]]],
     sender_key: str,
+    *,
+    basis: Sequence[str] = (),
+    max_items: int = MAX_BUNDLE_ITEMS,
 ) -> list[SegmentBundle]:
     """Seal every segment to its recipient and pack the items into signed bundles.
 
     Recipients go in address order, each one's segments in the given order. Each bundle holds at
-    most `MAX_BUNDLE_ITEMS` items and encodes to at most `MAX_GOSSIP_MESSAGE_BYTES`. Raises
+    most `max_items` items (1 disables batching, for baselines) and encodes to at most
+    `MAX_GOSSIP_MESSAGE_BYTES`; every bundle names `basis` (round 1). Raises
     SealingError for a segment of another trace; no segments at all gives an empty list.
     """
     items: list[EncryptedSegment] = []
@@ -165,11 +169,12 @@ def seal_bundle(
                 round=round_,
                 sender=sender,
                 items=tuple(chunk),
+                basis=tuple(basis),
                 signature=_PLACEHOLDER_SIGNATURE,
             ),
             sender_key,
         )
-        for chunk in _chunk_items(trace_id, round_, sender, items)
+        for chunk in _chunk_items(trace_id, round_, sender, items, tuple(basis), max_items)
     ]
 
 
@@ -211,7 +216,12 @@ def _derive_key(
 
 
 def _chunk_items(
-    trace_id: str, round_: int, sender: str, items: Sequence[EncryptedSegment]
+    trace_id: str,
+    round_: int,
+    sender: str,
+    items: Sequence[EncryptedSegment],
+    basis: tuple[str, ...],
+    max_items: int,
 ) -> Iterator[list[EncryptedSegment]]:
     """Greedy split under both limits, from exact canonical sizes (items joined by commas)."""
     if not items:
@@ -222,6 +232,7 @@ def _chunk_items(
         round=round_,
         sender=sender,
         items=(items[0],),
+        basis=basis,
         signature=_PLACEHOLDER_SIGNATURE,
     )
     overhead = len(canonical_json(probe.model_dump(mode="json"))) - sizes[0]
@@ -229,7 +240,10 @@ def _chunk_items(
     size = overhead
     for item, item_size in zip(items, sizes, strict=True):
         added = item_size + (1 if chunk else 0)
-        if chunk and (len(chunk) == MAX_BUNDLE_ITEMS or size + added > MAX_GOSSIP_MESSAGE_BYTES):
+        if chunk and (
+            len(chunk) >= min(max_items, MAX_BUNDLE_ITEMS)
+            or size + added > MAX_GOSSIP_MESSAGE_BYTES
+        ):
             yield chunk
             chunk, size, added = [], overhead, item_size
         chunk.append(item)

@@ -32,6 +32,7 @@ from protocol.gossip import Phase
 from protocol.hdag import build_hdag
 from protocol.layout import compute_segment_layout
 from protocol.messages import (
+    MAX_BUNDLE_ITEMS,
     TOPIC_SEGMENTS,
     TOPIC_TRACES,
     SegmentBundle,
@@ -89,6 +90,8 @@ class CoordinatorService:
         ledger: LedgerClient,
         identity: NodeIdentity,
         fee_wei: int | None,
+        *,
+        batching: bool = True,
     ) -> None:
         """`fee_wei` None: pay the Ledger's minimum fee, read when the service starts."""
         self._store = store
@@ -99,6 +102,8 @@ class CoordinatorService:
         self._identity = identity
         self._sender = Sender.from_key(identity.account_key)
         self._fee_wei = fee_wei
+        #: Off only for the benchmark's baseline: one gossip message per sealed segment.
+        self._batching = batching
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._active: set[str] = set()
         self._prepared: dict[str, tuple[Prepared, tuple[Segment, ...]]] = {}
@@ -289,14 +294,14 @@ class CoordinatorService:
                 continue
             mine = [segments[index] for index in session.segments_of(round_, auditor)]
             by_recipient[auditor] = (keys.x25519, mine)
-        bundles = seal_bundle(session.trace_id, round_, by_recipient, self._identity.account_key)
-        if round_ == 0 or not bundles:
-            return bundles
-        basis = session.basis or ()
-        return [
-            sign_envelope(bundle.model_copy(update={"basis": basis}), self._identity.account_key)
-            for bundle in bundles
-        ]
+        return seal_bundle(
+            session.trace_id,
+            round_,
+            by_recipient,
+            self._identity.account_key,
+            basis=(session.basis or ()) if round_ > 0 else (),
+            max_items=MAX_BUNDLE_ITEMS if self._batching else 1,
+        )
 
     async def _segments_for(self, trace_id: str, round_: int, auditor: str) -> SegmentBundle | None:
         """Anti-entropy: the segments of `round_` sealed to `auditor`, if it is assigned."""

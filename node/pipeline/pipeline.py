@@ -58,6 +58,7 @@ class Pipeline:
             commit_window_s=settings.commit_window_s,
             reveal_window_s=settings.reveal_window_s,
             stall_timeout_s=settings.stall_timeout_s,
+            fixed_phases=settings.fixed_phases,
         )
         self.context = ChainContext(ledger, from_block=from_block)
         self.sessions = Sessions(self.context, store, DEVNET, timing)
@@ -66,7 +67,7 @@ class Pipeline:
             self.router, store, p2p, identity, make_judge(settings.behaviour)
         )
         self.coordinator = CoordinatorService(
-            store, self.router, p2p, ledger, identity, settings.fee_wei
+            store, self.router, p2p, ledger, identity, settings.fee_wei, batching=settings.batching
         )
         self.watcher = ChainWatcher(self.sessions, ledger, Sender.from_key(identity.account_key))
         p2p.validator = _ignore_while_starting

@@ -42,6 +42,9 @@ class Timing:
     fetch_after_s: float = 1.0
     #: Any node finalizes a trace still open this long after it first saw it.
     stall_timeout_s: float = 60.0
+    #: Phases last their whole windows instead of ending when everyone answered: the
+    #: benchmark's baseline, the way a protocol with fixed-length phases behaves.
+    fixed_phases: bool = False
 
 
 @dataclass
@@ -149,6 +152,10 @@ class AuditSession:
             return Phase.CLOSED
         state = self.round_state(round_)
         now = self.clock()
+        if self.timing.fixed_phases:
+            if now < self._commit_deadline(state):
+                return Phase.COMMIT
+            return Phase.REVEAL if now < self._reveal_deadline(state) else Phase.CLOSED
         return compute_phase(
             self.assigned(round_),
             state.commits,
@@ -162,7 +169,7 @@ class AuditSession:
 
     def _reveal_deadline(self, state: RoundState) -> float:
         opened = self._commit_deadline(state)
-        if state.all_committed_at is not None:
+        if state.all_committed_at is not None and not self.timing.fixed_phases:
             opened = min(opened, state.all_committed_at)
         return opened + self.timing.reveal_window_s
 

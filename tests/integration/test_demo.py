@@ -1,4 +1,5 @@
-"""`trustnode demo` end to end: a throwaway Anvil, the examples audited, verdicts from chain."""
+"""`trustnode demo` end to end: Anvil and five node processes audit the examples over gossip;
+the verdicts are read from the chain."""
 
 from __future__ import annotations
 
@@ -24,5 +25,6 @@ def test_demo_finds_the_planted_errors_on_chain() -> None:
     assert "sound-apples.json: FLAWED" not in out
     assert "sound-arithmetic.json: SOUND (read from the Ledger)" in out
     assert out.count("finalize 0x") == 5
-    pid = int(out.rsplit("stopped anvil (pid ", 1)[1].split(")")[0])
+    assert out.count("coordinated by node") == 5
+    pid = int(out.rsplit("and anvil (pid ", 1)[1].split(")")[0])
     assert not is_anvil(pid)
