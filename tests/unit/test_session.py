@@ -1,0 +1,129 @@
+"""An audit session's phases: event-driven, bounded by windows, on an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+from node.chain.ledger import Submission
+from node.pipeline.context import TraceContext
+from node.pipeline.session import AuditSession, Timing
+from protocol.gossip import Phase
+from protocol.hdag import build_hdag
+from protocol.layout import compute_segment_layout
+from protocol.models import Auditor, Commit, Tier, Trace
+from protocol.params import DEVNET
+from protocol.rounds import compute_layout_tiers
+
+TRACE = Trace(problem="Compute.", steps=("3 * 4 = 12", "12 + 1 = 13"))
+SNAPSHOT = tuple(
+    Auditor(address="0x" + f"{i:02x}" * 20, stake=10 * i, tiers=(Tier.CHECKER, Tier.LLM))
+    for i in range(1, 6)
+)
+TIMING = Timing(commit_window_s=10.0, reveal_window_s=5.0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _session(clock: Clock, timing: Timing = TIMING) -> AuditSession:
+    hdag = build_hdag(TRACE)
+    layout = compute_segment_layout(hdag)
+    submission = Submission(
+        trace_id=hdag.trace_id,
+        submitter=SNAPSHOT[0].address,
+        root=hdag.root,
+        seed="0x" + "5e" * 32,
+        k=2,
+        layout=layout,
+        snapshot_block=1,
+        tx_hash="0x" + "00" * 32,
+    )
+    context = TraceContext(submission, SNAPSHOT, compute_layout_tiers(layout, SNAPSHOT))
+    return AuditSession(context, DEVNET, timing, clock)
+
+
+def _commit(session: AuditSession, auditor: str) -> Commit:
+    return Commit(
+        trace_id=session.trace_id,
+        round=0,
+        auditor=auditor,
+        commitment="0x" + "77" * 32,
+        signature="0x" + "00" * 65,
+    )
+
+
+def test_round_leaves_commit_when_the_last_assigned_auditor_commits() -> None:
+    clock = Clock()
+    session = _session(clock)
+    assigned = sorted(session.assigned(0))
+    assert assigned, "the devnet committee floor assigns someone"
+    for auditor in assigned[:-1]:
+        session.record_commit(_commit(session, auditor))
+        assert session.phase(0) is Phase.COMMIT
+    session.record_commit(_commit(session, assigned[-1]))
+    assert session.phase(0) is Phase.REVEAL
+    clock.now += TIMING.reveal_window_s  # nobody revealed: the reveal window bounds the wait
+    assert session.phase(0) is Phase.CLOSED
+
+
+def test_commit_window_bounds_a_silent_auditor() -> None:
+    clock = Clock()
+    session = _session(clock)
+    first, *silent = sorted(session.assigned(0))
+    assert silent, "this seed draws several auditors"
+    session.record_commit(_commit(session, first))
+    clock.now += TIMING.commit_window_s - 0.01
+    assert session.phase(0) is Phase.COMMIT
+    clock.now += 0.02
+    assert session.phase(0) is Phase.REVEAL
+    assert session.missing_reveals(0) == [first]
+    assert session.missing_commits(0) == silent
+
+
+def test_a_round_in_which_nobody_committed_closes_with_the_commit_window() -> None:
+    clock = Clock()
+    session = _session(clock)
+    session.round_state(0)
+    clock.now += TIMING.commit_window_s
+    assert session.phase(0) is Phase.CLOSED
+
+
+def test_fixed_phases_ignore_events() -> None:
+    clock = Clock()
+    session = _session(clock, Timing(commit_window_s=10.0, reveal_window_s=5.0, fixed_phases=True))
+    for auditor in session.assigned(0):
+        session.record_commit(_commit(session, auditor))
+    assert session.phase(0) is Phase.COMMIT
+    clock.now += 10.0
+    assert session.phase(0) is Phase.REVEAL
+    clock.now += 5.0
+    assert session.phase(0) is Phase.CLOSED
+
+
+async def test_waiters_wake_on_the_event_not_on_a_timer() -> None:
+    session = _session(Clock())
+    assigned = sorted(session.assigned(0))
+    waiter = asyncio.create_task(
+        session.wait_for_phase(0, frozenset({Phase.REVEAL, Phase.CLOSED}), timeout=30.0)
+    )
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    for auditor in assigned:
+        session.record_commit(_commit(session, auditor))
+    async with asyncio.timeout(5):
+        assert await waiter
+
+
+def test_round_one_opens_with_its_basis() -> None:
+    session = _session(Clock())
+    assert session.current_round == 0
+    session.adopt_basis([])
+    assert session.current_round == 1
+    assert session.basis == ()
+    # No round-0 reveal: every segment is UNRESOLVED and escalates to a doubled committee.
+    assert session.round_segments(1) == session.round_segments(0)
