@@ -44,6 +44,7 @@ __all__ = [
 
 NETWORK_FILE = "network.json"
 #: `node.daemon.NODE_FILE`; not imported, so that the CLI does not load libp2p for every command.
+DATABASE_FILE = "node.db"
 NODE_FILE = "node.json"
 CONFIG_FILE = "config.json"
 KEY_FILE = "key"
@@ -252,6 +253,10 @@ def _write_node_dir(
     key.chmod(0o600)  # an existing file keeps its mode through os.open
     # A node.json left by a killed node would be read as this start's.
     (node_dir / NODE_FILE).unlink(missing_ok=True)
+    # `up` always deploys a fresh chain: a database of a previous devnet holds traces and
+    # votes of contracts that no longer exist, and its open traces would be resumed.
+    for stale in node_dir.glob(f"{DATABASE_FILE}*"):
+        stale.unlink()
     config = node_dir / CONFIG_FILE
     document = compute_node_config(deployment, bootstrap, settings)
     config.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from devnet.deployment import Deployment
 from devnet.network import (
+    DATABASE_FILE,
     NETWORK_FILE,
     NODE_FILE,
     TOPICS,
@@ -23,6 +25,7 @@ from devnet.network import (
     stop_network,
 )
 from node.cli import main
+from node.daemon import DATABASE_FILE as DAEMON_DATABASE_FILE
 from node.daemon import NODE_FILE as DAEMON_NODE_FILE
 from node.p2p import TOPICS as P2P_TOPICS
 
@@ -57,6 +60,15 @@ def test_mesh_gaps_count_peers_per_topic() -> None:
     assert compute_mesh_gaps(1, []) == {}
 
 
+def _wait_for_exec(pid: int, argument: str, timeout_s: float = 10.0) -> None:
+    """Between fork and exec a child's cmdline is still its parent's: wait for the exec."""
+    give_up = time.monotonic() + timeout_s
+    while argument.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+        if time.monotonic() > give_up:
+            raise TimeoutError(f"pid {pid} did not exec {argument}")
+        time.sleep(0.005)
+
+
 @pytest.fixture
 def impostor(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A process whose command line looks like `trustnode run --config <tmp>/ours.json`."""
@@ -65,6 +77,7 @@ def impostor(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
         [*command, "run", "--config", str(tmp_path / "ours.json")], stdin=subprocess.PIPE
     ) as process:
         try:
+            _wait_for_exec(process.pid, str(tmp_path / "ours.json"))
             yield process
         finally:
             process.kill()
@@ -124,3 +137,4 @@ def test_devnet_up_refuses_a_bad_node_count(
 def test_names_copied_to_keep_libp2p_out_of_the_cli_match_the_node() -> None:
     assert TOPICS == P2P_TOPICS
     assert NODE_FILE == DAEMON_NODE_FILE
+    assert DATABASE_FILE == DAEMON_DATABASE_FILE
