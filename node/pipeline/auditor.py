@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
 
 from auditors.judgement import Judge, Judgement
@@ -33,6 +34,7 @@ from protocol.messages import (
     EncryptedSegment,
     RevealMessage,
     SegmentBundle,
+    TraceAnnouncement,
 )
 from protocol.models import Segment, Vote, VoteEntry
 from protocol.votes import compute_confidence_bps, make_commit, make_reveal
@@ -41,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 #: Rounds judged at once; more wait (each holds only a few segments in memory).
 MAX_CONCURRENT_ROUNDS = 256
+MAX_REMEMBERED_ROUNDS = 65_536
 _NO_RATIONALE = "0x" + "00" * 32
 _REVEAL_OR_CLOSED = frozenset({Phase.REVEAL, Phase.CLOSED})
 
@@ -66,11 +69,22 @@ class AuditorService:
         self._address = identity.address
         self._opened: dict[tuple[str, int], dict[int, Segment]] = {}
         self._jobs: asyncio.Queue[tuple[str, int]] = asyncio.Queue()
-        self._started: set[tuple[str, int]] = set()
+        #: Rounds already scheduled (bounded: sessions of finalized traces are gone anyway).
+        self._started: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_ROUNDS)
-        router.bundle_listeners.append(self._on_bundle)
+        router.dispatch_listeners.append(self._on_dispatch)
 
     # --- Intake --------------------------------------------------------------------------------
+
+    def _on_dispatch(self, message: TraceAnnouncement | SegmentBundle) -> None:
+        if isinstance(message, SegmentBundle):
+            self._on_bundle(message)
+            return
+        # An announcement: if we are drawn in round 0, start waiting for our segments now, so
+        # a lost bundle is fetched from the submitter after `segment_wait_s`.
+        session = self._sessions.get(message.trace_id)
+        if session is not None and self._address in session.assigned(0):
+            self.schedule(message.trace_id, 0)
 
     def _on_bundle(self, bundle: SegmentBundle) -> None:
         session = self._sessions.get(bundle.trace_id)
@@ -100,7 +114,9 @@ class AuditorService:
     def schedule(self, trace_id: str, round_: int) -> None:
         """Audit this round if it is ours and not yet started (idempotent)."""
         if self._judge is not None and (trace_id, round_) not in self._started:
-            self._started.add((trace_id, round_))
+            self._started[(trace_id, round_)] = None
+            while len(self._started) > MAX_REMEMBERED_ROUNDS:
+                self._started.popitem(last=False)
             self._jobs.put_nowait((trace_id, round_))
 
     # --- Jobs ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from node.p2p.bridge import FetchError, P2PError, P2PNode
 from node.pipeline.context import ChainContext
 from node.pipeline.session import AuditSession, Timing
 from node.store import Store
-from protocol.errors import EncodingError, VoteError
+from protocol.errors import EncodingError, ProtocolError, VoteError
 from protocol.gossip import (
     GossipView,
     Outcome,
@@ -53,12 +53,15 @@ logger = logging.getLogger(__name__)
 INBOX_SIZE = 4_096
 #: Auditor registrations are re-read at most this often when an unknown signer appears.
 REGISTRY_REFRESH_INTERVAL_S = 1.0
+#: A trace the chain did not know is looked up again only after this long.
+UNKNOWN_TRACE_RETRY_S = 0.5
 #: Finalized traces remembered, so late messages about them are ignored without a chain read.
 MAX_FINALIZED_REMEMBERED = 16_384
 
 #: Serves the segments of `round` sealed to `auditor`: the coordinator's job.
 SegmentSource = Callable[[str, int, str], Awaitable[SegmentBundle | None]]
-BundleListener = Callable[[SegmentBundle], None]
+#: Told of every accepted announcement and segment bundle (the auditor service).
+DispatchListener = Callable[[TraceAnnouncement | SegmentBundle], None]
 
 
 class Sessions:
@@ -73,6 +76,9 @@ class Sessions:
         self._store = store
         self._sessions: dict[str, AuditSession] = {}
         self._finalized: dict[str, None] = {}
+        #: Trace ids the chain did not know, and when we asked: a flood of messages about
+        #: made-up traces costs one chain read per id and interval, not one per message.
+        self._unknown: dict[str, float] = {}
 
     def get(self, trace_id: str) -> AuditSession | None:
         return self._sessions.get(trace_id)
@@ -89,9 +95,14 @@ class Sessions:
         session = self._sessions.get(trace_id)
         if session is not None or trace_id in self._finalized:
             return session
+        asked = self._unknown.get(trace_id)
+        if asked is not None and time.monotonic() - asked < UNKNOWN_TRACE_RETRY_S:
+            return None
         context = await self.chain.load(trace_id)
         if context is None:
+            self._remember_unknown(trace_id)
             return None
+        self._unknown.pop(trace_id, None)
         session = self._sessions.get(trace_id)  # another caller may have won the race
         if session is None:
             commits, reveals = await asyncio.to_thread(self._stored_votes, trace_id)
@@ -104,6 +115,11 @@ class Sessions:
                     session.record_reveal(reveal)
                 self._sessions[trace_id] = session
         return session
+
+    def _remember_unknown(self, trace_id: str) -> None:
+        self._unknown[trace_id] = time.monotonic()
+        while len(self._unknown) > MAX_FINALIZED_REMEMBERED:
+            del self._unknown[next(iter(self._unknown))]
 
     def _stored_votes(self, trace_id: str) -> tuple[list[Commit], list[Reveal]]:
         commits: list[Commit] = []
@@ -194,7 +210,7 @@ class GossipRouter:
         self.view = NodeView(sessions)
         self.address = address
         self.segment_source: SegmentSource | None = None
-        self.bundle_listeners: list[BundleListener] = []
+        self.dispatch_listeners: list[DispatchListener] = []
         self._store = store
         self._p2p = p2p
         self._inbox: asyncio.Queue[GossipMessage] = asyncio.Queue(INBOX_SIZE)
@@ -249,7 +265,7 @@ class GossipRouter:
             logger.warning("inbox full: %s for %s not stored", message.kind, _trace_id_of(message))
 
     async def run(self) -> None:
-        """Persist accepted votes and hand bundles and announcements to the listeners."""
+        """Persist accepted votes and hand announcements and bundles to the listeners."""
         while True:
             message = await self._inbox.get()
             await self.deliver(message)
@@ -259,8 +275,8 @@ class GossipRouter:
             await asyncio.to_thread(self._store.put_commit, message.commit)
         elif isinstance(message, RevealMessage):
             await asyncio.to_thread(self._store.put_reveal, message.reveal)
-        elif isinstance(message, SegmentBundle):
-            for listener in self.bundle_listeners:
+        else:
+            for listener in self.dispatch_listeners:
                 listener(message)
 
     async def accept_own(self, message: CommitMessage | RevealMessage) -> None:
@@ -291,7 +307,7 @@ class GossipRouter:
             reveals.append(reveal)
         try:
             session.adopt_basis(reveals)
-        except (EncodingError, VoteError, ValueError) as exc:
+        except ProtocolError as exc:  # a basis reveal voting outside its committee
             logger.warning("round-1 basis of %s unusable: %s", session.trace_id[:10], exc)
 
     async def _fetch_reveal(
