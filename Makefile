@@ -44,6 +44,7 @@ demo: setup
 bench: setup
 	$(PY) benchmarks/hdag.py
 	$(PY) benchmarks/gas.py
+	$(PY) benchmarks/e2e.py
 
 vectors: setup
 	$(PY) tests/vectors/generate.py

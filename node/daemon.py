@@ -133,6 +133,7 @@ class _Status:
             "chain_id": chain_id,
             "block": block,
             "traces_by_state": await asyncio.to_thread(_count_traces_by_state, self._store),
+            "gossip": {"published": self._p2p.published, "delivered": self._p2p.delivered},
         }
 
     async def _chain_head(self) -> tuple[int | None, int | None]:

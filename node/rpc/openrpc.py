@@ -21,6 +21,7 @@ __all__ = [
     "OPENRPC_VERSION",
     "GetTraceParams",
     "GetVerdictParams",
+    "GossipCounts",
     "HistoryItem",
     "ListTracesParams",
     "ListTracesResult",
@@ -127,12 +128,20 @@ class VerdictResult(_Strict):
     is_final: bool
 
 
+class GossipCounts(_Strict):
+    published: int = Field(description="gossip messages this node originated since it started")
+    delivered: int = Field(
+        description="distinct gossip messages delivered to this node (relays not counted)"
+    )
+
+
 class StatusResult(_Strict):
     node_address: str | None
     peer_id: str | None
     chain_id: int | None
     block: int | None
     traces_by_state: dict[str, int]
+    gossip: GossipCounts
 
 
 class PeerResult(_Strict):

@@ -40,6 +40,7 @@ STATUS = {
     "chain_id": 31337,
     "block": 12,
     "traces_by_state": {"received": 1},
+    "gossip": {"published": 3, "delivered": 7},
 }
 PEERS = [{"peer_id": "12D3KooWpeer", "mesh_topics": ["/trust/1/traces"]}]
 
