@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -352,6 +352,13 @@ def _validate_details(state: TraceState, details: Mapping[str, Any]) -> None:
         raise InvalidDetailsError(f"verdict {details['verdict']!r} is not a final verdict")
 
 
+def _is_same_vote(kind: str, stored: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Same content: a copy with another signature is a duplicate, not equivocation."""
+    if kind == "commit":
+        return bool(stored["commitment"] == new["commitment"])
+    return bool((stored["votes"], stored["salt"]) == (new["votes"], new["salt"]))
+
+
 def _is_hash(value: str) -> bool:
     return len(value) == 66 and value.startswith("0x") and set(value[2:]) <= _HEX_DIGITS
 
@@ -564,36 +571,39 @@ class Store:
 
         A copy with the same commitment but another signature is a duplicate, not evidence.
         """
-        return self._put_vote("commit", commit, lambda a, b: a["commitment"] == b["commitment"])
+        return self.put_votes([commit])[0]
 
     def put_reveal(self, reveal: Reveal) -> PutResult:
         """Store a reveal once per (trace, round, auditor); different votes or salt are evidence."""
-        return self._put_vote(
-            "reveal", reveal, lambda a, b: (a["votes"], a["salt"]) == (b["votes"], b["salt"])
-        )
+        return self.put_votes([reveal])[0]
 
-    def _put_vote(
-        self, kind: str, vote: Commit | Reveal, same: Callable[[Any, Any], bool]
-    ) -> PutResult:
+    def put_votes(self, votes: Sequence[Commit | Reveal]) -> list[PutResult]:
+        """`put_commit` / `put_reveal` for many votes in one durable transaction (one fsync):
+        how the node stores gossip in bursts."""
+        with self._write() as conn:
+            return [self._insert_vote(conn, vote) for vote in votes]
+
+    @staticmethod
+    def _insert_vote(conn: sqlite3.Connection, vote: Commit | Reveal) -> PutResult:
+        kind = "commit" if isinstance(vote, Commit) else "reveal"
         fields = vote.model_dump(mode="json")
         body = _encode(fields, kind, MAX_VOTE_BYTES)
         key = (vote.trace_id, vote.round, vote.auditor)
         table = "commits" if kind == "commit" else "reveals"
-        with self._write() as conn:
-            row = conn.execute(
-                f"SELECT body FROM {table} WHERE trace_id = ? AND round = ? AND auditor = ?", key
-            ).fetchone()
-            if row is None:
-                conn.execute(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", (*key, body))
-                return PutResult.CREATED
-            if same(json.loads(row["body"]), fields):
-                return PutResult.DUPLICATE
-            conn.execute(
-                "INSERT INTO equivocations (kind, trace_id, round, auditor, first_body, "
-                "second_body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (kind, *key, row["body"], body),
-            )
-            return PutResult.EQUIVOCATION
+        row = conn.execute(
+            f"SELECT body FROM {table} WHERE trace_id = ? AND round = ? AND auditor = ?", key
+        ).fetchone()
+        if row is None:
+            conn.execute(f"INSERT INTO {table} VALUES (?, ?, ?, ?)", (*key, body))
+            return PutResult.CREATED
+        if _is_same_vote(kind, json.loads(row["body"]), fields):
+            return PutResult.DUPLICATE
+        conn.execute(
+            "INSERT INTO equivocations (kind, trace_id, round, auditor, first_body, "
+            "second_body) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (kind, *key, row["body"], body),
+        )
+        return PutResult.EQUIVOCATION
 
     def get_commits(self, trace_id: str, round_: int) -> list[Commit]:
         """The first commit of each auditor for this trace and round, by auditor."""

@@ -22,7 +22,7 @@ from protocol.messages import (
     TraceAnnouncement,
     compute_envelope_digest,
 )
-from protocol.models import Commit, Hash32
+from protocol.models import Commit, Hash32, Reveal
 from protocol.signing import recover_signer
 from protocol.votes import compute_commitment
 
@@ -212,10 +212,7 @@ def validate_commit_message(message: CommitMessage, view: GossipView) -> Verdict
 
 def validate_reveal_message(message: RevealMessage, view: GossipView) -> Verdict:
     reveal = message.reveal
-    digest = compute_reveal_digest(reveal, view.domain_separator)
-    header = _validate_vote_header(
-        reveal.trace_id, reveal.round, reveal.auditor, digest, reveal.signature, view
-    )
+    header = _validate_reveal_header(reveal, view)
     if isinstance(header, Verdict):
         return header
     # [IGNORE] The round's reveal phase is not open (not yet, or closed already)
@@ -228,11 +225,39 @@ def validate_reveal_message(message: RevealMessage, view: GossipView) -> Verdict
     # [IGNORE] A reveal without an earlier commit counts for nothing
     if commit is None:
         return _ignore("no earlier commit from this auditor")
+    return _validate_reveal_votes(reveal, commit, view)
+
+
+def validate_basis_reveal(reveal: Reveal, view: GossipView) -> Verdict:
+    """A round-0 reveal that a round-1 bundle names in its basis, fetched to draw round 1.
+
+    The reveal rules without the phase and commit-presence rules: the submitter's signed bundle
+    vouches that round 0 was tallied with it, and this node may never have seen its commit. A
+    commit it did see must still match.
+    """
+    header = _validate_reveal_header(reveal, view)
+    if isinstance(header, Verdict):
+        return header
+    # [REJECT] A basis reveal belongs to round 0
+    if reveal.round != 0:
+        return _reject(f"basis reveal of round {reveal.round}")
+    commit = view.get_commit(reveal.trace_id, reveal.round, reveal.auditor)
+    return _validate_reveal_votes(reveal, commit, view)
+
+
+def _validate_reveal_header(reveal: Reveal, view: GossipView) -> Verdict | TraceOnChain:
+    digest = compute_reveal_digest(reveal, view.domain_separator)
+    return _validate_vote_header(
+        reveal.trace_id, reveal.round, reveal.auditor, digest, reveal.signature, view
+    )
+
+
+def _validate_reveal_votes(reveal: Reveal, commit: Commit | None, view: GossipView) -> Verdict:
     # [REJECT] The reveal opens exactly the committed votes
     expected = compute_commitment(
         reveal.votes, reveal.salt, reveal.auditor, reveal.trace_id, reveal.round
     )
-    if expected != commit.commitment:
+    if commit is not None and expected != commit.commitment:
         return _reject("reveal does not match the auditor's commit")
     # [REJECT] The votes cover exactly the segments the auditor was assigned in this round
     # (the Ledger cannot see a skipped segment, so a partial reveal would be miscounted)

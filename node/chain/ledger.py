@@ -253,6 +253,17 @@ class LedgerClient:
         )
         return [_submission(log) for log in logs]
 
+    async def submission_of(self, trace_id: str) -> Submission | None:
+        """The trace's `TraceSubmitted` event, found from its stored record without scanning
+        the chain's history (the event sits in the block after the snapshot block)."""
+        record = await self.chain.call(self.ledger.functions.traceOf(from_hex(trace_id)))
+        submitter, snapshot_block = str(record[0]), int(record[1])
+        if int(submitter, 16) == 0:
+            return None
+        block = snapshot_block + 1
+        found = await self.submissions(block, block, trace_id=trace_id)
+        return found[0] if found else None
+
     async def finalizations(
         self, from_block: int, to_block: int | str = "latest", trace_id: str | None = None
     ) -> list[Finalization]:

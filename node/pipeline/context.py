@@ -106,10 +106,9 @@ class ChainContext:
         return await asyncio.shield(pending)
 
     async def _read(self, trace_id: str) -> TraceContext | None:
-        found = await self.ledger.submissions(self.from_block, trace_id=trace_id)
-        if not found:
+        submission = await self.ledger.submission_of(trace_id)
+        if submission is None:
             return None
-        submission = found[0]
         if submission.snapshot_block > self._scanned_to:
             await self.refresh_auditors()
         snapshot = await self._snapshot(submission.snapshot_block)

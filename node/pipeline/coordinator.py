@@ -183,18 +183,15 @@ class CoordinatorService:
     async def _submit(self, trace_id: str, prepared: Prepared) -> Submission | None:
         """The on-chain submission: found on-chain after a crash, else sent now. None (and the
         trace FAILED) when another account submitted the same trace first."""
-        found = await self._ledger.submissions(self._sessions.chain.from_block, trace_id=trace_id)
-        if found:
-            submission = found[0]
-        else:
+        submission = await self._ledger.submission_of(trace_id)
+        if submission is None:
             k = await self._committee_size(prepared.hdag)
             await self._ledger.submit_trace(
                 self._sender, trace_id, prepared.hdag.root, k, prepared.layout, self._fee_wei or 0
             )
-            found = await self._ledger.submissions(
-                self._sessions.chain.from_block, trace_id=trace_id
-            )
-            submission = found[0]
+            submission = await self._ledger.submission_of(trace_id)
+            if submission is None:
+                raise ChainError(f"trace {trace_id} submitted but its record is not readable")
         if submission.submitter != self._identity.address:
             await self._fail(trace_id, f"submitted on-chain by {submission.submitter} first")
             return None

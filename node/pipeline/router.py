@@ -27,6 +27,7 @@ from protocol.gossip import (
     Phase,
     TraceOnChain,
     Verdict,
+    validate_basis_reveal,
     validate_gossip_message,
 )
 from protocol.messages import (
@@ -53,6 +54,8 @@ logger = logging.getLogger(__name__)
 INBOX_SIZE = 4_096
 #: Auditor registrations are re-read at most this often when an unknown signer appears.
 REGISTRY_REFRESH_INTERVAL_S = 1.0
+#: Most votes written in one transaction.
+STORE_BATCH = 256
 #: A trace the chain did not know is looked up again only after this long.
 UNKNOWN_TRACE_RETRY_S = 0.5
 #: Finalized traces remembered, so late messages about them are ignored without a chain read.
@@ -265,19 +268,29 @@ class GossipRouter:
             logger.warning("inbox full: %s for %s not stored", message.kind, _trace_id_of(message))
 
     async def run(self) -> None:
-        """Persist accepted votes and hand announcements and bundles to the listeners."""
+        """Persist accepted votes and hand announcements and bundles to the listeners; the
+        votes of a burst share one transaction (one fsync)."""
         while True:
-            message = await self._inbox.get()
-            await self.deliver(message)
+            burst = [await self._inbox.get()]
+            while len(burst) < STORE_BATCH and not self._inbox.empty():
+                burst.append(self._inbox.get_nowait())
+            votes = [_vote_of(m) for m in burst if isinstance(m, CommitMessage | RevealMessage)]
+            if votes:
+                await asyncio.to_thread(self._store.put_votes, votes)
+            for message in burst:
+                if isinstance(message, TraceAnnouncement | SegmentBundle):
+                    self._notify(message)
 
     async def deliver(self, message: GossipMessage) -> None:
-        if isinstance(message, CommitMessage):
-            await asyncio.to_thread(self._store.put_commit, message.commit)
-        elif isinstance(message, RevealMessage):
-            await asyncio.to_thread(self._store.put_reveal, message.reveal)
+        """Store a vote, or tell the listeners of an announcement or bundle, right away."""
+        if isinstance(message, CommitMessage | RevealMessage):
+            await asyncio.to_thread(self._store.put_votes, [_vote_of(message)])
         else:
-            for listener in self.dispatch_listeners:
-                listener(message)
+            self._notify(message)
+
+    def _notify(self, message: TraceAnnouncement | SegmentBundle) -> None:
+        for listener in self.dispatch_listeners:
+            listener(message)
 
     async def accept_own(self, message: CommitMessage | RevealMessage) -> None:
         """Record and store this node's own vote before publishing it (gossip does not echo
@@ -291,16 +304,24 @@ class GossipRouter:
 
     async def _adopt_basis(self, session: AuditSession, bundle: SegmentBundle) -> None:
         """Open round 1 from a submitter-signed bundle naming the round-0 basis, fetching the
-        basis reveals this node lacks. Left unopened (the bundle is then ignored) when the
-        bundle is not the submitter's or a basis reveal cannot be had."""
+        basis reveals this node lacks. Left unopened (the bundle is then ignored, and a later
+        copy or fetch tries again) when the bundle is not the submitter's or a basis reveal
+        cannot be had."""
         if bundle.round != 1 or session.basis is not None:
             return
         if not _is_signed_by(bundle, session.context.submission.submitter):
             return
+        # One attempt at a time: the round's other bundles (chunks, copies) wait for it.
+        async with session.basis_lock:
+            if session.basis is None:
+                await self._open_round_one(session, bundle.basis)
+
+    async def _open_round_one(self, session: AuditSession, basis: Sequence[str]) -> None:
         reveals = []
-        known = session.round_state(0).reveals
-        for auditor in bundle.basis:
-            reveal = known.get(auditor) or await self._fetch_reveal(session, 0, auditor)
+        for auditor in basis:
+            reveal = session.round_state(0).reveals.get(auditor)
+            if reveal is None:
+                reveal = await self._fetch_basis_reveal(session, auditor)
             if reveal is None:
                 logger.warning("round-1 basis reveal of %s unavailable", auditor)
                 return
@@ -310,11 +331,26 @@ class GossipRouter:
         except ProtocolError as exc:  # a basis reveal voting outside its committee
             logger.warning("round-1 basis of %s unusable: %s", session.trace_id[:10], exc)
 
-    async def _fetch_reveal(
-        self, session: AuditSession, round_: int, auditor: str
-    ) -> Reveal | None:
-        await self.fetch_votes(session, "reveal", round_, [auditor])
-        return session.round_state(round_).reveals.get(auditor)
+    async def _fetch_basis_reveal(self, session: AuditSession, auditor: str) -> Reveal | None:
+        """A basis reveal from the submitter (it stores what it tallied), else any peer;
+        checked by `validate_basis_reveal`, since this node's round 0 may look unfinished."""
+        request = VoteRequest(kind="reveal", trace_id=session.trace_id, round=0, auditor=auditor)
+        submitter_peer = self.sessions.chain.peer_of(session.context.submission.submitter)
+        peers = self._peers_for(auditor)
+        if submitter_peer in peers:
+            peers = [submitter_peer] + [peer for peer in peers if peer != submitter_peer]
+        for peer in peers:
+            message = await self._request_message(peer, request)
+            if not isinstance(message, RevealMessage):
+                continue
+            reveal = message.reveal
+            if (reveal.trace_id, reveal.round, reveal.auditor) != (session.trace_id, 0, auditor):
+                continue
+            if validate_basis_reveal(reveal, self.view).accepted:
+                session.record_reveal(reveal)
+                await self.deliver(message)
+                return reveal
+        return None
 
     # --- Anti-entropy: asking --------------------------------------------------------------------
 
@@ -340,19 +376,25 @@ class GossipRouter:
         first = [own] if own in connected else []
         return first + [peer for peer in connected if peer != own]
 
-    async def _fetch_one(self, peer: str, request: VoteRequest, session: AuditSession) -> bool:
+    async def _request_message(
+        self, peer: str, request: VoteRequest | SegmentsRequest
+    ) -> GossipMessage | None:
+        """One fetch: the peer's answer decoded, or None (no answer, nothing held, garbage)."""
         try:
             raw = await self._p2p.request(peer, encode_fetch_request(request))
         except (FetchError, P2PError) as exc:
             logger.debug("fetch from %s failed: %s", peer, exc)
-            return False
+            return None
         if not raw:
-            return False
+            return None
         try:
-            message = decode_gossip_message(raw)
+            return decode_gossip_message(raw)
         except EncodingError:
             self._p2p.penalties[peer] = self._p2p.penalties.get(peer, 0) + 1
-            return False
+            return None
+
+    async def _fetch_one(self, peer: str, request: VoteRequest, session: AuditSession) -> bool:
+        message = await self._request_message(peer, request)
         if not isinstance(message, CommitMessage | RevealMessage):
             return False
         if (await self.validate(message)).accepted:
@@ -372,13 +414,9 @@ class GossipRouter:
         if peer is None:
             return None
         request = SegmentsRequest(trace_id=session.trace_id, round=round_)
-        try:
-            raw = await self._p2p.request(peer, encode_fetch_request(request))
-            message = decode_gossip_message(raw) if raw else None
-        except (FetchError, P2PError, EncodingError) as exc:
-            logger.info("segments of %s unavailable: %s", session.trace_id[:10], exc)
-            return None
+        message = await self._request_message(peer, request)
         if not isinstance(message, SegmentBundle):
+            logger.info("segments of %s unavailable from the submitter", session.trace_id[:10])
             return None
         return message if (await self.validate(message)).accepted else None
 
@@ -413,6 +451,10 @@ class GossipRouter:
             return b""
         bundle = await self.segment_source(request.trace_id, request.round, auditor)
         return b"" if bundle is None else encode_gossip_message(bundle)
+
+
+def _vote_of(message: CommitMessage | RevealMessage) -> Commit | Reveal:
+    return message.commit if isinstance(message, CommitMessage) else message.reveal
 
 
 def _is_signed_by(message: TraceAnnouncement | SegmentBundle, signer: str) -> bool:

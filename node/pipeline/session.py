@@ -72,6 +72,8 @@ class AuditSession:
         self.clock = clock
         self.first_seen = clock()
         self.basis: tuple[str, ...] | None = None
+        #: Held while round 1 is being opened from a bundle's basis (reveals may be fetched).
+        self.basis_lock = asyncio.Lock()
         self.finalized = False
         self.assignments: Assignments = self._draw(())
         self.rounds: dict[int, RoundState] = {}
