@@ -45,8 +45,10 @@ class ProtocolParams:
 
     #: Target number of auditors per segment before the privacy budget lowers it.
     committee_size: int
-    #: Smallest committee the privacy budget may choose. Above one: with a single expected
-    #: auditor a segment's committee is empty about a third of the time on a small network.
+    #: Smallest committee the privacy budget may choose. Three, not fewer: with one expected
+    #: auditor a segment's committee is empty about a third of the time on a small network, and
+    #: with two a committee of one auditor is common, whose vote alone decides the segment (on
+    #: the devnet an always-flipping 10% auditor then turned a sound trace FLAWED).
     min_committee_size: int
     #: Quorum: revealed stake * QUORUM_DEN >= assigned stake * QUORUM_NUM.
     quorum_num: int
@@ -64,7 +66,7 @@ class ProtocolParams:
 
 DEVNET = ProtocolParams(
     committee_size=5,
-    min_committee_size=2,
+    min_committee_size=3,
     quorum_num=1,
     quorum_den=2,
     supermajority_num=2,

@@ -144,6 +144,9 @@ class ChainClient:
 
     async def close(self) -> None:
         await self.w3.provider.disconnect()
+        # aiohttp closes pooled connections on a later loop iteration; give it that iteration,
+        # so a loop ending right after (asyncio.run) does not leak their sockets.
+        await asyncio.sleep(0)
 
     async def _with_retries(self, operation: Callable[[], Awaitable[T]]) -> T:
         delay = self._backoff_s

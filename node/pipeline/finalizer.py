@@ -32,20 +32,20 @@ def compute_report(session: AuditSession) -> tuple[list[Reveal], list[RoundAbsen
     """Reveals and absences for `finalize` from what the session holds.
 
     Round 0 counts the basis when round 1 was opened (its committees depend on exactly those
-    reveals), else every round-0 reveal held. Round 1 counts only if it was opened; absences are
-    listed only for opened rounds, so auditors never sent a segment are not reported absent.
+    reveals), else every round-0 reveal held. Round 1 counts only if it was opened. Absences are
+    listed only for rounds whose segments were seen going out, so an auditor that was never sent
+    its segments (a coordinator that died before dispatching) is not reported absent.
     """
     held0 = session.round_state(0).reveals
     basis = session.basis
     reveals = [held0[a] for a in basis] if basis is not None else list(held0.values())
-    opened = {0}
     if basis is not None:
-        opened.add(1)
         reveals += [
             reveal
             for reveal in session.round_state(1).reveals.values()
             if is_reveal_complete(reveal, session.assignments)
         ]
+    opened = session.dispatched if basis is not None else session.dispatched & {0}
     drawn = {key: committee for key, committee in session.assignments.items() if key[0] in opened}
     return reveals, compute_absences(drawn, reveals)
 

@@ -259,6 +259,7 @@ class GossipRouter:
             session.record_reveal(message.reveal)
         elif isinstance(message, SegmentBundle):
             session.round_state(message.round)  # the round's clock starts at its first bundle
+            session.dispatched.add(message.round)
 
     def _on_message(self, topic: str, message: GossipMessage, peer: str) -> None:
         try:

@@ -75,6 +75,9 @@ class AuditSession:
         #: Held while round 1 is being opened from a bundle's basis (reveals may be fetched).
         self.basis_lock = asyncio.Lock()
         self.finalized = False
+        #: Rounds whose segments were seen going out (a bundle): only their silent auditors
+        #: may be reported absent.
+        self.dispatched: set[int] = set()
         self.assignments: Assignments = self._draw(())
         self.rounds: dict[int, RoundState] = {}
         self._changed = asyncio.Event()

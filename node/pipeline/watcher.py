@@ -1,9 +1,10 @@
-"""The chain watcher: follows `VerdictFinalized` events and finalizes traces that stall.
+"""The chain watcher: follows the Ledger's events and finalizes traces that stall.
 
-A trace finalized on-chain (by anyone) ends its session on this node. A trace this node did not
-submit and whose coordinator has gone quiet is finalized by this node, from the votes it holds,
-once `Timing.stall_timeout_s` has passed since it first saw the trace: the contract pays the
-finalizer nothing extra and re-checks everything, so any node can do it safely.
+Every `TraceSubmitted` opens a session on this node, even if no gossip about the trace ever
+arrives (its coordinator may die before dispatching); a `VerdictFinalized` (by anyone) ends it.
+A trace this node did not submit and whose coordinator has gone quiet is finalized by this node,
+from the votes it holds, once `Timing.stall_timeout_s` has passed since it first saw the trace:
+the contract pays the finalizer nothing extra and re-checks everything, so any node can do it.
 """
 
 from __future__ import annotations
@@ -40,18 +41,21 @@ class ChainWatcher:
     async def run(self) -> None:
         while True:
             try:
-                await self._follow_finalizations()
+                await self._follow_events()
                 await self._finalize_stalled()
             except ChainError as exc:  # the chain may be restarting: try again next poll
                 logger.warning("chain watcher: %s", exc)
             await asyncio.sleep(self._poll_interval_s)
 
-    async def _follow_finalizations(self) -> None:
+    async def _follow_events(self) -> None:
         head = await self._ledger.chain.block_number()
         if head < self._next_block:
             return
+        # Finalizations first: a trace submitted and finalized in this range needs no session.
         for finalization in await self._ledger.finalizations(self._next_block, head):
             self._sessions.mark_finalized(finalization.trace_id)
+        for submission in await self._ledger.submissions(self._next_block, head):
+            await self._sessions.open(submission.trace_id)
         self._next_block = head + 1
 
     async def _finalize_stalled(self) -> None:

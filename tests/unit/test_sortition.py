@@ -246,14 +246,19 @@ def test_expected_exposure_ignores_segments_of_other_tiers() -> None:
     assert figures[ADDRESSES[1]] == 500  # only the LLM segment: 1/10 * 50/100
 
 
+#: The search below the devnet's floor of 3, so the budget decides.
+LOW_FLOOR = replace(DEVNET, min_committee_size=1)
+
+
 def test_committee_size_is_the_largest_k_within_budget() -> None:
     args = ([25] * 4, 100, [Tier.LLM] * 4, _ten_equal_auditors())
-    assert compute_committee_size(*args, DEVNET) == 2  # k/10 <= 0.25
-    assert compute_committee_size(*args, replace(DEVNET, exposure_budget_bps=3000)) == 3
+    assert compute_committee_size(*args, LOW_FLOOR) == 2  # k/10 <= 0.25
+    assert compute_committee_size(*args, replace(LOW_FLOOR, exposure_budget_bps=3000)) == 3
+    assert compute_committee_size(*args, DEVNET) == 3  # the floor wins over the budget
 
 
 def test_committee_size_budget_boundary_is_inclusive() -> None:
-    params = replace(DEVNET, exposure_budget_bps=2000)
+    params = replace(LOW_FLOOR, exposure_budget_bps=2000)
     assert compute_committee_size([25] * 4, 100, [Tier.LLM] * 4, _ten_equal_auditors(), params) == 2
 
 
