@@ -215,6 +215,15 @@ class ChainClient:
         )
         return list(logs)
 
+    async def count_logs(self, address: str, from_block: int, to_block: int) -> int:
+        """How many logs any event of the contract at `address` emitted in the block range."""
+        params: Any = {
+            "address": AsyncWeb3.to_checksum_address(address),
+            "fromBlock": from_block,
+            "toBlock": to_block,
+        }
+        return len(await self._with_retries(lambda: self.w3.eth.get_logs(params)))
+
     async def _allocator(self, sender: Sender) -> NonceAllocator:
         key = (sender.address, await self.chain_id())
         if key not in self._nonces:

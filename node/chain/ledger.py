@@ -188,6 +188,11 @@ class LedgerClient:
             for log in logs
         ]
 
+    async def registry_changed(self, from_block: int, to_block: int) -> bool:
+        """Whether the Registry emitted anything (a registration, a stake change, a slash) in
+        [from_block, to_block]: stakes at `to_block` equal those at `from_block - 1` if not."""
+        return await self.chain.count_logs(self.registry.address, from_block, to_block) > 0
+
     async def tier_stake_at(self, tier: Tier, block: int) -> int:
         return int(await self.chain.call(self.registry.functions.tierStakeAt(int(tier), block)))
 

@@ -130,6 +130,13 @@ class ChainContext:
         known = self._snapshots.get(block)
         if known is not None:
             return known
+        if self._snapshots:
+            # Stakes change only through Registry events: one log query often saves a read
+            # per auditor.
+            last = max(self._snapshots)
+            if last < block and not await self.ledger.registry_changed(last + 1, block):
+                self._snapshots[block] = self._snapshots[last]
+                return self._snapshots[block]
         auditors = [await self.ledger.auditor_at(address, block) for address in sorted(self._keys)]
         snapshot = tuple(auditor for auditor in auditors if auditor is not None)
         self._snapshots[block] = snapshot
