@@ -41,6 +41,8 @@ DEFAULT_REQUEST_TIMEOUT_S = 10.0
 DEFAULT_RECEIPT_TIMEOUT_S = 30.0
 DEFAULT_RETRIES = 4
 DEFAULT_BACKOFF_S = 0.1
+#: Pooled connections to the chain's RPC endpoint (kept alive between calls).
+KEEP_ALIVE_CONNECTIONS = 8
 #: Head-room over the estimate: state can move between estimation and inclusion.
 GAS_MARGIN_NUM, GAS_MARGIN_DEN = 6, 5
 RECEIPT_POLL_S = 0.02
@@ -141,14 +143,31 @@ class ChainClient:
         self._backoff_s = backoff_s
         self._nonces: dict[tuple[str, int], NonceAllocator] = {}
         self._chain_id: int | None = None
+        self._request_timeout_s = request_timeout_s
+        self._session: aiohttp.ClientSession | None = None
 
     async def close(self) -> None:
         await self.w3.provider.disconnect()
+        if self._session is not None:
+            await self._session.close()
         # aiohttp closes pooled connections on a later loop iteration; give it that iteration,
         # so a loop ending right after (asyncio.run) does not leak their sockets.
         await asyncio.sleep(0)
 
+    async def _keep_alive(self) -> None:
+        """Hand web3 a keep-alive session: its default connector closes the TCP connection
+        after every request, a connect and a close per call (a few per cent of a busy node's
+        CPU). Bound to the loop of the first call, as web3's own session cache is."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=KEEP_ALIVE_CONNECTIONS),
+                timeout=aiohttp.ClientTimeout(total=self._request_timeout_s),
+            )
+            provider: Any = self.w3.provider
+            await provider.cache_async_session(self._session)
+
     async def _with_retries(self, operation: Callable[[], Awaitable[T]]) -> T:
+        await self._keep_alive()
         delay = self._backoff_s
         for attempt in range(self._retries + 1):
             try:
