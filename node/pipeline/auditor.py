@@ -20,8 +20,9 @@ from collections.abc import Mapping
 from auditors.judgement import Judge, Judgement
 from node.identity import NodeIdentity
 from node.p2p.bridge import P2PNode
-from node.pipeline.router import GossipRouter, Sessions, await_phase
+from node.pipeline.router import GossipRouter, await_phase
 from node.pipeline.session import AuditSession
+from node.pipeline.sessions import Sessions
 from node.sealing import SealingError, open_segment
 from node.store import OwnVote, Store
 from protocol.encoding import keccak_hex, to_hex

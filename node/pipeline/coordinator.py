@@ -24,8 +24,9 @@ from node.chain.ledger import LedgerClient, Submission
 from node.identity import NodeIdentity
 from node.p2p.bridge import P2PNode
 from node.pipeline.finalizer import finalize_session
-from node.pipeline.router import GossipRouter, Sessions, await_phase
+from node.pipeline.router import GossipRouter, await_phase
 from node.pipeline.session import AuditSession
+from node.pipeline.sessions import Sessions
 from node.sealing import seal_bundle
 from node.store import IllegalTransitionError, Store, TraceRecord, TraceState
 from protocol.gossip import Phase
@@ -255,8 +256,7 @@ class CoordinatorService:
         """The tallied reveals are in the store before the tally that names them (gossip
         stores them too, but asynchronously)."""
         reveals = session.round_state(round_).reveals
-        for auditor in revealers:
-            await asyncio.to_thread(self._store.put_reveal, reveals[auditor])
+        await asyncio.to_thread(self._store.put_votes, [reveals[a] for a in revealers])
 
     @staticmethod
     def _complete_revealers(session: AuditSession, round_: int) -> list[str]:

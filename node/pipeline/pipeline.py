@@ -14,8 +14,9 @@ from node.p2p.bridge import P2PNode
 from node.pipeline.auditor import AuditorService
 from node.pipeline.context import ChainContext
 from node.pipeline.coordinator import CoordinatorService
-from node.pipeline.router import GossipRouter, Sessions
+from node.pipeline.router import GossipRouter
 from node.pipeline.session import Timing
+from node.pipeline.sessions import Sessions
 from node.pipeline.watcher import ChainWatcher
 from node.store import Store
 from protocol.gossip import Outcome, Verdict

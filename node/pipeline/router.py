@@ -17,15 +17,14 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 
 from node.p2p.bridge import FetchError, P2PError, P2PNode
-from node.pipeline.context import ChainContext
-from node.pipeline.session import AuditSession, Timing
+from node.pipeline.session import AuditSession
+from node.pipeline.sessions import Sessions
+from node.pipeline.view import NodeView
 from node.store import Store
 from protocol.errors import EncodingError, ProtocolError, VoteError
 from protocol.gossip import (
-    GossipView,
     Outcome,
     Phase,
-    TraceOnChain,
     Verdict,
     validate_basis_reveal,
     validate_gossip_message,
@@ -45,7 +44,6 @@ from protocol.messages import (
     encode_gossip_message,
 )
 from protocol.models import Commit, Reveal
-from protocol.params import MAX_ROUNDS, ProtocolParams
 from protocol.signing import recover_signer
 
 logger = logging.getLogger(__name__)
@@ -56,137 +54,11 @@ INBOX_SIZE = 4_096
 REGISTRY_REFRESH_INTERVAL_S = 1.0
 #: Most votes written in one transaction.
 STORE_BATCH = 256
-#: A trace the chain did not know is looked up again only after this long.
-UNKNOWN_TRACE_RETRY_S = 0.5
-#: Finalized traces remembered, so late messages about them are ignored without a chain read.
-MAX_FINALIZED_REMEMBERED = 16_384
 
 #: Serves the segments of `round` sealed to `auditor`: the coordinator's job.
 SegmentSource = Callable[[str, int, str], Awaitable[SegmentBundle | None]]
 #: Told of every accepted announcement and segment bundle (the auditor service).
 DispatchListener = Callable[[TraceAnnouncement | SegmentBundle], None]
-
-
-class Sessions:
-    """The audit sessions this node follows, created from the chain on first mention."""
-
-    def __init__(
-        self, chain: ChainContext, store: Store, params: ProtocolParams, timing: Timing
-    ) -> None:
-        self.chain = chain
-        self.params = params
-        self.timing = timing
-        self._store = store
-        self._sessions: dict[str, AuditSession] = {}
-        self._finalized: dict[str, None] = {}
-        #: Trace ids the chain did not know, and when we asked: a flood of messages about
-        #: made-up traces costs one chain read per id and interval, not one per message.
-        self._unknown: dict[str, float] = {}
-
-    def get(self, trace_id: str) -> AuditSession | None:
-        return self._sessions.get(trace_id)
-
-    def all(self) -> list[AuditSession]:
-        return list(self._sessions.values())
-
-    def is_finalized(self, trace_id: str) -> bool:
-        return trace_id in self._finalized
-
-    async def open(self, trace_id: str) -> AuditSession | None:
-        """The trace's session, created (with the votes already stored) on first use; None for
-        a trace the chain does not know or one already finalized."""
-        session = self._sessions.get(trace_id)
-        if session is not None or trace_id in self._finalized:
-            return session
-        asked = self._unknown.get(trace_id)
-        if asked is not None and time.monotonic() - asked < UNKNOWN_TRACE_RETRY_S:
-            return None
-        context = await self.chain.load(trace_id)
-        if context is None:
-            self._remember_unknown(trace_id)
-            return None
-        self._unknown.pop(trace_id, None)
-        session = self._sessions.get(trace_id)  # another caller may have won the race
-        if session is None:
-            commits, reveals = await asyncio.to_thread(self._stored_votes, trace_id)
-            session = self._sessions.get(trace_id)
-            if session is None:
-                session = AuditSession(context, self.params, self.timing)
-                for commit in commits:
-                    session.record_commit(commit)
-                for reveal in reveals:
-                    session.record_reveal(reveal)
-                self._sessions[trace_id] = session
-        return session
-
-    def _remember_unknown(self, trace_id: str) -> None:
-        self._unknown[trace_id] = time.monotonic()
-        while len(self._unknown) > MAX_FINALIZED_REMEMBERED:
-            del self._unknown[next(iter(self._unknown))]
-
-    def _stored_votes(self, trace_id: str) -> tuple[list[Commit], list[Reveal]]:
-        commits: list[Commit] = []
-        reveals: list[Reveal] = []
-        for round_ in range(MAX_ROUNDS):
-            commits += self._store.get_commits(trace_id, round_)
-            reveals += self._store.get_reveals(trace_id, round_)
-        return commits, reveals
-
-    def mark_finalized(self, trace_id: str) -> None:
-        """Drop the session (its votes stay in the store) and ignore the trace from now on."""
-        session = self._sessions.pop(trace_id, None)
-        if session is not None:
-            session.finalized = True
-            session.notify()
-        self._finalized[trace_id] = None
-        while len(self._finalized) > MAX_FINALIZED_REMEMBERED:
-            del self._finalized[next(iter(self._finalized))]
-
-
-class NodeView(GossipView):
-    """The pure validator's window onto the sessions and the chain caches."""
-
-    def __init__(self, sessions: Sessions) -> None:
-        self._sessions = sessions
-
-    @property
-    def domain_separator(self) -> bytes:
-        return self._sessions.chain.domain_separator
-
-    def get_trace(self, trace_id: str) -> TraceOnChain | None:
-        session = self._sessions.get(trace_id)
-        if session is None:
-            return None
-        submission = session.context.submission
-        round_ = session.current_round
-        return TraceOnChain(
-            trace_id=trace_id,
-            root=submission.root,
-            segment_count=session.context.segment_count,
-            submitter=submission.submitter,
-            round=round_,
-            phase=session.phase(round_),
-            basis=session.basis,
-        )
-
-    def is_registered(self, address: str) -> bool:
-        return self._sessions.chain.is_registered(address)
-
-    def get_commit(self, trace_id: str, round_: int, auditor: str) -> Commit | None:
-        session = self._sessions.get(trace_id)
-        return None if session is None else session.round_state(round_).commits.get(auditor)
-
-    def has_reveal(self, trace_id: str, round_: int, auditor: str) -> bool:
-        session = self._sessions.get(trace_id)
-        return session is not None and auditor in session.round_state(round_).reveals
-
-    def is_assigned(self, trace_id: str, round_: int, segment: int, auditor: str) -> bool:
-        session = self._sessions.get(trace_id)
-        return session is not None and session.is_assigned(round_, segment, auditor)
-
-    def assigned_segments(self, trace_id: str, round_: int, auditor: str) -> tuple[int, ...]:
-        session = self._sessions.get(trace_id)
-        return () if session is None else session.segments_of(round_, auditor)
 
 
 def _trace_id_of(message: GossipMessage) -> str:

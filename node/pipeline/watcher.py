@@ -16,7 +16,7 @@ from node.chain import Sender
 from node.chain.errors import ChainError
 from node.chain.ledger import LedgerClient
 from node.pipeline.finalizer import finalize_session
-from node.pipeline.router import Sessions
+from node.pipeline.sessions import Sessions
 
 logger = logging.getLogger(__name__)
 
