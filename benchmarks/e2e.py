@@ -38,6 +38,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
+
 from devnet.network import Network, start_network, stop_network
 from node.chain import ChainClient
 from node.chain.ledger import LedgerClient
@@ -475,15 +477,6 @@ def format_table(product: dict[str, Any], baseline: dict[str, Any]) -> str:
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     return "\n".join(f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows)
-
-
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

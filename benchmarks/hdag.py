@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
+
 from protocol.hdag import build_hdag
 from protocol.hdag_validation import validate_hdag
 from protocol.ids import compute_trace_id
@@ -69,15 +71,6 @@ def peak_traced_bytes(work: Callable[[], object]) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-
-
-def cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def measure() -> dict[str, Any]:

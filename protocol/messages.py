@@ -98,18 +98,22 @@ class MessageDecodeError(EncodingError):
 
 def decode_gossip_message(raw: bytes) -> GossipMessage:
     """Parse wire bytes into a message; oversized or malformed input raises MessageDecodeError."""
-    if len(raw) > MAX_GOSSIP_MESSAGE_BYTES:
-        raise MessageDecodeError(f"message of {len(raw)} bytes exceeds {MAX_GOSSIP_MESSAGE_BYTES}")
+    return _decode_strict(_GOSSIP_ADAPTER, raw, MAX_GOSSIP_MESSAGE_BYTES, "message")
+
+
+_Decoded = TypeVar("_Decoded")
+
+
+def _decode_strict(adapter: TypeAdapter[_Decoded], raw: bytes, limit: int, what: str) -> _Decoded:
+    """Size check before any parsing, then strict JSON validation; one error line."""
+    if len(raw) > limit:
+        raise MessageDecodeError(f"{what} of {len(raw)} bytes exceeds {limit}")
     try:
-        return _GOSSIP_ADAPTER.validate_json(raw, strict=True)
+        return adapter.validate_json(raw, strict=True)
     except ValidationError as exc:
-        raise MessageDecodeError(_describe(exc, "message")) from None
-
-
-def _describe(exc: ValidationError, what: str) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or what
-    return f"{where}: {first['msg']}"
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or what
+        raise MessageDecodeError(f"{where}: {first['msg']}") from None
 
 
 def encode_gossip_message(message: GossipMessage) -> bytes:
@@ -160,12 +164,7 @@ MAX_FETCH_REQUEST_BYTES = 4_096
 
 def decode_fetch_request(raw: bytes) -> FetchRequest:
     """Parse a fetch request; oversized or malformed input raises MessageDecodeError."""
-    if len(raw) > MAX_FETCH_REQUEST_BYTES:
-        raise MessageDecodeError(f"request of {len(raw)} bytes exceeds {MAX_FETCH_REQUEST_BYTES}")
-    try:
-        return _FETCH_ADAPTER.validate_json(raw, strict=True)
-    except ValidationError as exc:
-        raise MessageDecodeError(_describe(exc, "request")) from None
+    return _decode_strict(_FETCH_ADAPTER, raw, MAX_FETCH_REQUEST_BYTES, "request")
 
 
 def encode_fetch_request(request: VoteRequest | SegmentsRequest) -> bytes:
