@@ -9,7 +9,6 @@ share one read), and keeps it.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -17,8 +16,6 @@ from node.chain.ledger import AuditorKeys, LedgerClient, Submission
 from node.identity import encode_base58
 from protocol.models import Auditor, Tier
 from protocol.rounds import compute_layout_tiers
-
-logger = logging.getLogger(__name__)
 
 #: Trace contexts kept in memory; older ones are reloaded from the chain when needed again.
 MAX_CACHED_TRACES = 4_096

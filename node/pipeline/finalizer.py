@@ -8,7 +8,6 @@ every assigned auditor of a dispatched round that did not reveal listed as absen
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from node.chain import Receipt, Sender
@@ -17,8 +16,6 @@ from node.chain.ledger import LedgerClient, OnChainVerdict
 from node.pipeline.session import AuditSession
 from protocol.models import Reveal
 from protocol.rounds import RoundAbsence, compute_absences, is_reveal_complete
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
