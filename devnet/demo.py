@@ -86,7 +86,9 @@ async def _describe(
     counts = {name: 0 for name in ("VALID", "INVALID", "UNRESOLVED")}
     for segment in verdict.segment_verdicts:
         counts[segment.name] += 1
-    submission = (await ledger.submissions(0, trace_id=item.trace_id))[0]
+    submission = await ledger.submission_of(item.trace_id)
+    if submission is None:
+        raise DemoError(f"{item.record.where}: final on-chain but its submission is not found")
     finalization = (await ledger.finalizations(0, trace_id=item.trace_id))[0]
     lines = [
         f"{Path(item.record.where).name}: {verdict.verdict.name} (read from the Ledger)",

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 # The devnet lives in devnet/, the layer above node/; only the CLI entry point reaches up.
 from devnet.chain import DEFAULT_DEVNET_DIR, DevnetError, load_deployment, start_chain, stop_chain
 from devnet.demo import DemoError, audit_examples, run_demo
-from devnet.deployment import MAX_DEV_AUDITORS
+from devnet.deployment import MAX_DEV_AUDITORS, Deployment
 from devnet.network import NETWORK_FILE, Network, start_network, stop_network
 from node.chain import ChainClient, ChainError
 from node.chain.ledger import LedgerClient, OnChainVerdict
@@ -116,14 +116,19 @@ def command_devnet_up(args: argparse.Namespace, out: TextIO) -> int:
         return _devnet_up_with_nodes(args, out)
     auditors = DEFAULT_DEVNET_AUDITORS if args.auditors is None else args.auditors
     deployment = asyncio.run(start_chain(Path(args.dir), auditors))
-    out.write(
-        f"anvil   {deployment.rpc_url} (pid {deployment.anvil_pid}, chain {deployment.chain_id})\n"
-        f"registry {deployment.registry}\nledger   {deployment.ledger}\n"
-    )
+    _write_chain(out, deployment)
     for auditor in deployment.auditors:
         out.write(f"auditor {auditor.address} stake {auditor.stake / 10**18:g} ETH\n")
     out.write(f"deployment file: {Path(args.dir) / 'deployment.json'}\n")
     return 0
+
+
+def _write_chain(out: TextIO, devnet: Deployment | Network) -> None:
+    rpc_url = devnet.rpc_url if isinstance(devnet, Deployment) else devnet.chain_rpc_url
+    out.write(
+        f"anvil   {rpc_url} (pid {devnet.anvil_pid}, chain {devnet.chain_id})\n"
+        f"registry {devnet.registry}\nledger   {devnet.ledger}\n"
+    )
 
 
 def _devnet_up_with_nodes(args: argparse.Namespace, out: TextIO) -> int:
@@ -132,10 +137,7 @@ def _devnet_up_with_nodes(args: argparse.Namespace, out: TextIO) -> int:
     if args.auditors is not None and args.auditors != args.nodes:
         raise CliError("--nodes N registers N auditors, one per node: leave out --auditors")
     network = asyncio.run(start_network(Path(args.dir), args.nodes))
-    out.write(
-        f"anvil   {network.chain_rpc_url} (pid {network.anvil_pid}, chain {network.chain_id})\n"
-        f"registry {network.registry}\nledger   {network.ledger}\n"
-    )
+    _write_chain(out, network)
     for node in network.nodes:
         out.write(f"node {node.index}  {node.address}  {node.rpc_url}  peer {node.peer_id}\n")
     out.write(f"network file: {Path(args.dir) / NETWORK_FILE}\n")

@@ -275,8 +275,7 @@ class CoordinatorService:
                 signature=_UNSIGNED,
             )
             await self._p2p.publish(TOPIC_TRACES, sign_envelope(announcement, key))
-        session.round_state(round_)  # the round's clock starts now
-        session.dispatched.add(round_)
+        session.mark_dispatched(round_)
         for bundle in self._seal(session, round_, recipients=None):
             await self._p2p.publish(TOPIC_SEGMENTS, bundle)
             await self._router.deliver(bundle)  # our own auditor (gossip does not echo)

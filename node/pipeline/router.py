@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal
 
 from node.p2p.bridge import FetchError, P2PError, P2PNode
 from node.pipeline.session import AuditSession
@@ -130,8 +131,7 @@ class GossipRouter:
         elif isinstance(message, RevealMessage):
             session.record_reveal(message.reveal)
         elif isinstance(message, SegmentBundle):
-            session.round_state(message.round)  # the round's clock starts at its first bundle
-            session.dispatched.add(message.round)
+            session.mark_dispatched(message.round)
 
     def _on_message(self, topic: str, message: GossipMessage, peer: str) -> None:
         try:
@@ -147,23 +147,20 @@ class GossipRouter:
             burst = [await self._inbox.get()]
             while len(burst) < STORE_BATCH and not self._inbox.empty():
                 burst.append(self._inbox.get_nowait())
-            votes = [_vote_of(m) for m in burst if isinstance(m, CommitMessage | RevealMessage)]
-            if votes:
-                await asyncio.to_thread(self._store.put_votes, votes)
-            for message in burst:
-                if isinstance(message, TraceAnnouncement | SegmentBundle):
-                    self._notify(message)
+            await self._deliver_all(burst)
 
     async def deliver(self, message: GossipMessage) -> None:
         """Store a vote, or tell the listeners of an announcement or bundle, right away."""
-        if isinstance(message, CommitMessage | RevealMessage):
-            await asyncio.to_thread(self._store.put_votes, [_vote_of(message)])
-        else:
-            self._notify(message)
+        await self._deliver_all([message])
 
-    def _notify(self, message: TraceAnnouncement | SegmentBundle) -> None:
-        for listener in self.dispatch_listeners:
-            listener(message)
+    async def _deliver_all(self, messages: Sequence[GossipMessage]) -> None:
+        votes = [_vote_of(m) for m in messages if isinstance(m, CommitMessage | RevealMessage)]
+        if votes:
+            await asyncio.to_thread(self._store.put_votes, votes)
+        for message in messages:
+            if isinstance(message, TraceAnnouncement | SegmentBundle):
+                for listener in self.dispatch_listeners:
+                    listener(message)
 
     async def accept_own(self, message: CommitMessage | RevealMessage) -> None:
         """Record and store this node's own vote before publishing it (gossip does not echo
@@ -228,13 +225,17 @@ class GossipRouter:
     # --- Anti-entropy: asking --------------------------------------------------------------------
 
     async def fetch_votes(
-        self, session: AuditSession, kind: str, round_: int, auditors: Sequence[str]
+        self,
+        session: AuditSession,
+        kind: Literal["commit", "reveal"],
+        round_: int,
+        auditors: Sequence[str],
     ) -> None:
         """Ask peers for the missing commits or reveals of `auditors`; each answer is validated
         like gossip. The auditor's own node is asked first, then the other peers."""
         for auditor in auditors:
             request = VoteRequest(
-                kind="commit" if kind == "commit" else "reveal",
+                kind=kind,
                 trace_id=session.trace_id,
                 round=round_,
                 auditor=auditor,

@@ -111,6 +111,12 @@ class AuditSession:
             state = self.rounds[round_] = RoundState(started_at=self.clock())
         return state
 
+    def mark_dispatched(self, round_: int) -> None:
+        """The round's segments went out (we sent them, or saw a bundle): its clock starts, and
+        its silent auditors may be reported absent."""
+        self.round_state(round_)
+        self.dispatched.add(round_)
+
     def adopt_basis(self, round0_reveals: Iterable[Reveal]) -> None:
         """Fix round 1's committees from these round-0 reveals (once)."""
         reveals = tuple(reveal for reveal in round0_reveals if reveal.round == 0)

@@ -10,7 +10,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -27,6 +27,7 @@ from protocol.messages import (
 )
 from protocol.models import Vote, VoteEntry
 from protocol.votes import make_commit
+from tests.gossip_recorder import GossipRecorder
 
 DOMAIN = compute_domain_separator(31337, "0x" + "11" * 20)
 AUDITOR_KEY = "0x" + f"{2:064x}"
@@ -38,24 +39,6 @@ TIMEOUT = 10.0
 def _commit(i: int = 0) -> CommitMessage:
     salt = "0x" + f"{i + 1:064x}"
     return CommitMessage(commit=make_commit(AUDITOR_KEY, TRACE_ID, 0, VOTES, salt, DOMAIN))
-
-
-@dataclass
-class Inbox:
-    """Collects delivered messages; `wait_for(n)` returns once n have arrived."""
-
-    items: list[tuple[str, GossipMessage, str]] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def __call__(self, topic: str, message: GossipMessage, from_peer: str) -> None:
-        self.items.append((topic, message, from_peer))
-        self.changed.set()
-
-    async def wait_for(self, count: int) -> None:
-        async with asyncio.timeout(TIMEOUT):
-            while len(self.items) < count:
-                self.changed.clear()
-                await self.changed.wait()
 
 
 async def _until(predicate: Callable[[], bool]) -> None:
@@ -70,13 +53,13 @@ class Net:
     a: P2PNode
     b: P2PNode
     c: P2PNode
-    inbox_b: Inbox
-    inbox_c: Inbox
+    inbox_b: GossipRecorder
+    inbox_c: GossipRecorder
 
 
 @pytest.fixture
 async def net() -> AsyncIterator[Net]:
-    inbox_b, inbox_c = Inbox(), Inbox()
+    inbox_b, inbox_c = GossipRecorder(), GossipRecorder()
     keys = [derive_identity("0x" + f"{i:064x}").host_key for i in (11, 12, 13)]
     a = P2PNode(keys[0])
     b = P2PNode(keys[1], inbox_b, threaded=True)
@@ -121,34 +104,34 @@ async def test_commit_arrives_equal_at_the_other_nodes(net: Net) -> None:
     message = _commit()
     started = time.monotonic()
     await net.a.publish(TOPIC_VOTES, message)
-    await net.inbox_b.wait_for(1)
+    await net.inbox_b.wait_for(1, TIMEOUT)
     print(f"one gossip hop: {(time.monotonic() - started) * 1000:.1f} ms")
-    await net.inbox_c.wait_for(1)
-    assert net.inbox_b.items == [(TOPIC_VOTES, message, net.a.peer_id)]
-    assert net.inbox_c.items == [(TOPIC_VOTES, message, net.a.peer_id)]
+    await net.inbox_c.wait_for(1, TIMEOUT)
+    assert net.inbox_b.messages == [(TOPIC_VOTES, message, net.a.peer_id)]
+    assert net.inbox_c.messages == [(TOPIC_VOTES, message, net.a.peer_id)]
 
 
 async def test_a_burst_of_100_all_arrive(net: Net) -> None:
     messages = [_commit(i) for i in range(100)]
     started = time.monotonic()
     await asyncio.gather(*(net.a.publish(TOPIC_VOTES, m) for m in messages))
-    await net.inbox_b.wait_for(100)
-    await net.inbox_c.wait_for(100)
+    await net.inbox_b.wait_for(100, TIMEOUT)
+    await net.inbox_c.wait_for(100, TIMEOUT)
     print(f"100 messages delivered in {(time.monotonic() - started) * 1000:.0f} ms")
-    assert sorted(encode_gossip_message(m) for _, m, _ in net.inbox_b.items) == sorted(
+    assert sorted(encode_gossip_message(m) for _, m, _ in net.inbox_b.messages) == sorted(
         encode_gossip_message(m) for m in messages
     )
-    assert len(net.inbox_c.items) == 100
+    assert len(net.inbox_c.messages) == 100
 
 
 async def test_malformed_bytes_are_rejected_and_counted(net: Net) -> None:
     await net.a.publish_raw(TOPIC_VOTES, b'{"kind": "commit", "commit": 7}')
     await net.a.publish_raw(TOPIC_VOTES, b"\xff not json")
     await net.a.publish(TOPIC_VOTES, _commit())
-    await net.inbox_b.wait_for(1)
+    await net.inbox_b.wait_for(1, TIMEOUT)
     await _until(lambda: net.b.penalties.get(net.a.peer_id) == 2)
     await _until(lambda: net.c.penalties.get(net.a.peer_id) == 2)
-    assert [m for _, m, _ in net.inbox_b.items] == [_commit()]
+    assert [m for _, m, _ in net.inbox_b.messages] == [_commit()]
     assert net.a.penalties == {}
 
 
@@ -171,10 +154,10 @@ async def test_validator_verdicts_stop_delivery(net: Net, outcome: Outcome, pena
         assert node.penalties.get(net.a.peer_id, 0) == penalized
     net.b.validator = net.c.validator = None
     await net.a.publish(TOPIC_VOTES, _commit(2))
-    await net.inbox_b.wait_for(1)
-    await net.inbox_c.wait_for(1)
-    assert [m for _, m, _ in net.inbox_b.items] == [_commit(2)]
-    assert [m for _, m, _ in net.inbox_c.items] == [_commit(2)]
+    await net.inbox_b.wait_for(1, TIMEOUT)
+    await net.inbox_c.wait_for(1, TIMEOUT)
+    assert [m for _, m, _ in net.inbox_b.messages] == [_commit(2)]
+    assert [m for _, m, _ in net.inbox_c.messages] == [_commit(2)]
     assert sorted(name for name, _ in seen) == ["b", "c"]
 
 

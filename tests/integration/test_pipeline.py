@@ -11,15 +11,13 @@ with a deadline; nodes have no push channel, so their RPC and the chain are poll
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import os
 import signal
 import subprocess
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -56,6 +54,7 @@ from protocol.messages import (
 from protocol.models import Reveal
 from protocol.params import DEVNET
 from protocol.signing import recover_signer
+from tests.gossip_recorder import GossipRecorder
 
 T = TypeVar("T")
 
@@ -188,27 +187,6 @@ def _no_tracebacks(network: Network) -> None:
 # ---- network A: a flipping auditor and a spy ------------------------------------------------
 
 
-@dataclass
-class Recorder:
-    """The spy's `on_message`: every gossip message it is delivered, in order."""
-
-    messages: list[tuple[str, GossipMessage, str]] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def __call__(self, topic: str, message: GossipMessage, peer: str) -> None:
-        self.messages.append((topic, message, peer))
-        self.changed.set()
-
-    async def wait_until(self, what: str, done: Callable[[], bool], timeout_s: float) -> None:
-        try:
-            async with asyncio.timeout(timeout_s):
-                while not done():
-                    self.changed.clear()
-                    await self.changed.wait()
-        except TimeoutError:
-            raise AssertionError(f"the spy saw no {what} within {timeout_s:g} s") from None
-
-
 @dataclass(frozen=True)
 class Audited:
     network: Network
@@ -221,7 +199,7 @@ class Audited:
     messages: list[tuple[str, GossipMessage, str]]
 
 
-async def _start_spy(network: Network, recorder: Recorder) -> P2PNode:
+async def _start_spy(network: Network, recorder: GossipRecorder) -> P2PNode:
     """A libp2p host with a fresh key, on every node's mesh of every topic."""
     spy = P2PNode(Ed25519PrivateKey.generate(), recorder, threaded=True)
     await spy.start()
@@ -238,25 +216,13 @@ async def _start_spy(network: Network, recorder: Recorder) -> P2PNode:
                 MESH_TIMEOUT_S,
             )
     except BaseException:
-        await _stop_spy(spy)
+        await spy.stop()
         raise
     return spy
 
 
-async def _stop_spy(spy: P2PNode) -> None:
-    """Stop the spy host, then collect the socket py-libp2p leaks from a dial cancelled at
-    shutdown (the spy re-dials a killed node; traced with -X tracemalloc to trio's
-    open_tcp_stream in the spy's thread) while its ResourceWarning is silenced: left to a later
-    collection, it would surface as an unraisable warning in whatever test runs then. Test
-    process only: a node exits with its sockets."""
-    await spy.stop()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
-
-
 async def _audit_with_spy(network: Network, directory: Path, names: Sequence[str]) -> Audited:
-    recorder = Recorder()
+    recorder = GossipRecorder()
     spy = await _start_spy(network, recorder)
     try:
         coordinator = network.nodes[1]
@@ -268,7 +234,7 @@ async def _audit_with_spy(network: Network, directory: Path, names: Sequence[str
             for trace_id in trace_ids.values()
         }
     finally:
-        await _stop_spy(spy)
+        await spy.stop()
     return Audited(network, directory, trace_ids, verdicts, spy.peer_id, recorder.messages)
 
 
@@ -530,7 +496,7 @@ def _round0_complete(messages: Sequence[tuple[str, GossipMessage, str]], trace_i
 async def _kill_after_round0(network: Network, coordinator: NetworkNode) -> str:
     """Submit flawed-arithmetic; once its round 0 is complete (as a spy sees it), SIGKILL its
     coordinator; returns the trace id."""
-    recorder = Recorder()
+    recorder = GossipRecorder()
     spy = await _start_spy(network, recorder)
     try:
         trace_id = await asyncio.to_thread(_submit, coordinator, _example("flawed-arithmetic"))
@@ -542,7 +508,7 @@ async def _kill_after_round0(network: Network, coordinator: NetworkNode) -> str:
         os.kill(coordinator.pid, signal.SIGKILL)
         await asyncio.to_thread(_CHILDREN[coordinator.pid].wait, 10)
     finally:
-        await _stop_spy(spy)
+        await spy.stop()
     return trace_id
 
 
