@@ -70,14 +70,6 @@ def _round_votes(
     return votes, skipped
 
 
-async def _snapshot(
-    ledger: LedgerClient, addresses: Sequence[str], block: int
-) -> tuple[Auditor, ...]:
-    """The auditors among `addresses` with stake at `block`, as the Ledger will see them."""
-    found = [await ledger.auditor_at(address, block) for address in addresses]
-    return tuple(auditor for auditor in found if auditor is not None)
-
-
 async def run_direct_audit(
     ledger: LedgerClient,
     submitter: Sender,
@@ -93,7 +85,7 @@ async def run_direct_audit(
     layout = compute_segment_layout(hdag)
     submitted = await ledger.submit_trace(submitter, trace_id, hdag.root, k, layout, fee)
     senders = {Sender.from_key(key).address: key for key in auditor_keys}
-    snapshot = await _snapshot(ledger, sorted(senders), submitted.snapshot_block)
+    snapshot = await ledger.auditors_at(sorted(senders), submitted.snapshot_block)
     tier_stakes = compute_tier_stakes(snapshot)
     tiers = tuple(compute_segment_tier(node.level, tier_stakes) for node in hdag.nodes)
     segments = build_segments(trace, hdag, tiers)

@@ -108,8 +108,10 @@ class AuditSettings(_Strict):
     commit_window_s: float = Field(default=10.0, gt=0, le=3_600)
     reveal_window_s: float = Field(default=10.0, gt=0, le=3_600)
     stall_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
-    #: Baseline switches for benchmarks: one message per sealed segment, and phases that last
-    #: their whole windows. Never what a deployment wants.
+    #: How long this node's first vote of a burst waits for the others to share its message.
+    vote_linger_s: float = Field(default=0.05, ge=0, le=1)
+    #: Baseline switches for benchmarks: one message per sealed segment and per vote, and
+    #: phases that last their whole windows. Never what a deployment wants.
     batching: bool = True
     fixed_phases: bool = False
 

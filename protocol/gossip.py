@@ -8,6 +8,7 @@ malicious. Each rule states its consequence first, as in the consensus specs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
@@ -20,6 +21,7 @@ from protocol.messages import (
     RevealMessage,
     SegmentBundle,
     TraceAnnouncement,
+    VoteBatch,
     compute_envelope_digest,
 )
 from protocol.models import Commit, Hash32, Reveal
@@ -104,7 +106,21 @@ def validate_gossip_message(message: GossipMessage, view: GossipView) -> Verdict
         return validate_segment_bundle(message, view)
     if isinstance(message, CommitMessage):
         return validate_commit_message(message, view)
+    if isinstance(message, VoteBatch):
+        return compute_batch_verdict([validate_gossip_message(m, view) for m in message.messages()])
     return validate_reveal_message(message, view)
+
+
+def compute_batch_verdict(verdicts: Sequence[Verdict]) -> Verdict:
+    """A vote batch's verdict from its votes' verdicts, taken one by one in batch order."""
+    # [REJECT] A vote of the batch breaks the protocol: whoever relays it is penalized
+    for verdict in verdicts:
+        if verdict.outcome is Outcome.REJECT:
+            return verdict
+    # [IGNORE] No vote of the batch is new and timely (only the accepted ones are recorded)
+    if not any(verdict.accepted for verdict in verdicts):
+        return _ignore("no vote of the batch is usable now")
+    return ACCEPT
 
 
 def _signer_of(digest: str, signature: str) -> str | None:

@@ -8,10 +8,8 @@ acyclicity, which is why the builder cannot produce one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
-
-import networkx as nx
 
 from protocol.errors import HdagInvariantError, ProtocolError
 from protocol.ids import compute_node_id, compute_trace_id
@@ -114,15 +112,46 @@ def _validate_references(nodes: Sequence[HdagNode], by_id: dict[str, HdagNode]) 
 
 def _validate_acyclic(nodes: Sequence[HdagNode]) -> None:
     """Decomposition and dependency edges together form no cycle."""
-    graph = nx.DiGraph()
-    graph.add_nodes_from(node.id for node in nodes)
-    graph.add_edges_from((node.parent, node.id) for node in nodes if node.parent is not None)
-    graph.add_edges_from((dep, node.id) for node in nodes for dep in node.deps)
-    if nx.is_directed_acyclic_graph(graph):
-        return
-    cycle = nx.find_cycle(graph)
-    by_id = {node.id: node for node in nodes}
-    raise _fail(by_id[cycle[0][0]], f"the graph has a cycle of {len(cycle)} edges through it")
+    successors: dict[str, list[str]] = {node.id: [] for node in nodes}
+    for node in nodes:
+        if node.parent is not None:
+            successors[node.parent].append(node.id)
+        for dep in node.deps:
+            successors[dep].append(node.id)
+    cycle = compute_cycle(successors)
+    if cycle:
+        by_id = {node.id: node for node in nodes}
+        raise _fail(by_id[cycle[0]], f"the graph has a cycle of {len(cycle)} edges through it")
+
+
+def compute_cycle(successors: Mapping[str, Sequence[str]]) -> list[str]:
+    """The vertices of one directed cycle in order, or [] when the graph is acyclic.
+
+    Iterative depth-first search (a deep HDAG must not hit Python's recursion limit); every
+    edge must end at a key of `successors`.
+    """
+    finished: set[str] = set()
+    for root in successors:
+        if root in finished:
+            continue
+        path: list[str] = [root]
+        on_path = {root}
+        pending = [iter(successors[root])]
+        while pending:
+            child = next(pending[-1], None)
+            if child is None:
+                done = path.pop()
+                on_path.discard(done)
+                finished.add(done)
+                pending.pop()
+                continue
+            if child in on_path:
+                return path[path.index(child) :]
+            if child not in finished:
+                path.append(child)
+                on_path.add(child)
+                pending.append(iter(successors[child]))
+    return []
 
 
 def _validate_goal(hdag: Hdag) -> None:

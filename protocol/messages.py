@@ -8,9 +8,10 @@ keccak of their canonical encoding without the signature field.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal, TypeVar
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from protocol.encoding import canonical_json, keccak_hex
 from protocol.errors import EncodingError
@@ -26,6 +27,8 @@ MAX_SEGMENT_CIPHERTEXT_BYTES = 262_144
 MAX_BUNDLE_ITEMS = 256
 #: Most round-0 revealers a round-1 bundle can name.
 MAX_BASIS_AUDITORS = 1_024
+#: Most votes (commits and reveals together) one vote batch carries.
+MAX_VOTE_BATCH_ITEMS = 64
 
 Hex = Annotated[str, Field(pattern=r"^0x([0-9a-f]{2})*$")]
 X25519Key = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$")]
@@ -85,8 +88,39 @@ class RevealMessage(StrictModel):
     reveal: Reveal
 
 
+class VoteBatch(StrictModel):
+    """Commits and reveals published together. Under load a node's votes on many traces share
+    one message, since py-libp2p's cost is per message, not per byte. Every vote carries its
+    own EIP-712 signature, so the batch itself is unsigned and may hold any auditors' votes.
+    """
+
+    kind: Literal["votes"] = "votes"
+    commits: tuple[Commit, ...] = Field(default=(), max_length=MAX_VOTE_BATCH_ITEMS)
+    reveals: tuple[Reveal, ...] = Field(default=(), max_length=MAX_VOTE_BATCH_ITEMS)
+
+    @model_validator(mode="after")
+    def _check_size(self) -> VoteBatch:
+        count = len(self.commits) + len(self.reveals)
+        if not 1 <= count <= MAX_VOTE_BATCH_ITEMS:
+            raise ValueError(f"a vote batch holds 1 to {MAX_VOTE_BATCH_ITEMS} votes, not {count}")
+        return self
+
+    def messages(self) -> tuple[CommitMessage | RevealMessage, ...]:
+        """The votes as single messages: commits first, so a reveal meets its commit."""
+        commits = tuple(CommitMessage(commit=commit) for commit in self.commits)
+        return commits + tuple(RevealMessage(reveal=reveal) for reveal in self.reveals)
+
+
+def make_vote_batch(messages: Sequence[CommitMessage | RevealMessage]) -> VoteBatch:
+    """Batch votes in the order given within each kind (1 to MAX_VOTE_BATCH_ITEMS of them)."""
+    return VoteBatch(
+        commits=tuple(m.commit for m in messages if isinstance(m, CommitMessage)),
+        reveals=tuple(m.reveal for m in messages if isinstance(m, RevealMessage)),
+    )
+
+
 GossipMessage = Annotated[
-    TraceAnnouncement | SegmentBundle | CommitMessage | RevealMessage,
+    TraceAnnouncement | SegmentBundle | CommitMessage | RevealMessage | VoteBatch,
     Field(discriminator="kind"),
 ]
 _GOSSIP_ADAPTER: TypeAdapter[GossipMessage] = TypeAdapter(GossipMessage)

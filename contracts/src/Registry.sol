@@ -168,6 +168,19 @@ contract Registry is IRegistry {
     }
 
     /// @inheritdoc IRegistry
+    function stakesAndTiersAt(address[] calldata auditors, uint256 blockNumber)
+        external
+        view
+        returns (uint256[] memory stakes, uint8[] memory tierMasks)
+    {
+        stakes = new uint256[](auditors.length);
+        tierMasks = new uint8[](auditors.length);
+        for (uint256 i = 0; i < auditors.length; ++i) {
+            (stakes[i], tierMasks[i]) = _stakeAndTiersAt(auditors[i], blockNumber);
+        }
+    }
+
+    /// @inheritdoc IRegistry
     function tierStakeAt(uint8 tier, uint256 blockNumber) external view returns (uint256) {
         if (tier >= _TIER_COUNT) revert InvalidTier(tier);
         _checkPast(blockNumber);

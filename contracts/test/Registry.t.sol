@@ -220,8 +220,42 @@ contract RegistryTest is Fixture {
             abi.encodeWithSelector(IRegistry.FutureLookup.selector, future, block.number)
         );
         registry.stakeAndTiersAt(alice, future);
+        address[] memory one = new address[](1);
+        one[0] = alice;
+        vm.expectRevert(
+            abi.encodeWithSelector(IRegistry.FutureLookup.selector, future, block.number)
+        );
+        registry.stakesAndTiersAt(one, future);
         vm.expectRevert(abi.encodeWithSelector(IRegistry.InvalidTier.selector, uint8(3)));
         registry.tierStakeAt(3, block.number);
+    }
+
+    function testStakesAndTiersAtMatchesTheSingleView() public {
+        address bob = _auditor(2);
+        address stranger = _auditor(3);
+        vm.deal(bob, 10 ether);
+        vm.prank(alice);
+        registry.register{value: 3 ether}(LLM | HUMAN, bytes32(uint256(1)), "a");
+        uint256 first = block.number;
+        vm.roll(first + 1);
+        vm.prank(bob);
+        registry.register{value: 5 ether}(CHECKER, bytes32(uint256(2)), "b");
+        vm.prank(alice);
+        registry.addStake{value: 1 ether}();
+        vm.roll(first + 2);
+        address[] memory who = new address[](3);
+        (who[0], who[1], who[2]) = (alice, bob, stranger);
+        for (uint256 at = first; at <= first + 1; ++at) {
+            (uint256[] memory stakes, uint8[] memory masks) = registry.stakesAndTiersAt(who, at);
+            vm.assertEq(stakes.length, 3, "one stake per auditor");
+            for (uint256 i = 0; i < 3; ++i) {
+                (uint256 stake, uint8 mask) = registry.stakeAndTiersAt(who[i], at);
+                vm.assertEq(stakes[i], stake, "stake");
+                vm.assertEq(uint256(masks[i]), uint256(mask), "tiers");
+            }
+        }
+        (uint256[] memory none,) = registry.stakesAndTiersAt(new address[](0), first);
+        vm.assertEq(none.length, 0, "empty query");
     }
 
     function testFuzzStakeHistory(uint96 first, uint96 second, uint96 unbond) public {

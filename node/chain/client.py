@@ -27,7 +27,7 @@ from web3.exceptions import (
     TimeExhausted,
     Web3RPCError,
 )
-from web3.types import TxParams
+from web3.types import RPCEndpoint, TxParams
 
 from node.chain.errors import (
     ChainError,
@@ -134,6 +134,10 @@ class ChainClient:
             rpc_url,
             request_kwargs={"timeout": aiohttp.ClientTimeout(total=request_timeout_s)},
             exception_retry_configuration=None,  # retries are ours, with our backoff
+            # web3's validation middleware asks for the chain id before every call and
+            # transaction: a second round trip each time unless that one answer is cached.
+            cache_allowed_requests=True,
+            cacheable_requests={RPCEndpoint("eth_chainId")},
         )
         self.w3 = AsyncWeb3(provider)
         self.rpc_url = rpc_url
@@ -233,15 +237,6 @@ class ChainClient:
             )
         )
         return list(logs)
-
-    async def count_logs(self, address: str, from_block: int, to_block: int) -> int:
-        """How many logs any event of the contract at `address` emitted in the block range."""
-        params: Any = {
-            "address": AsyncWeb3.to_checksum_address(address),
-            "fromBlock": from_block,
-            "toBlock": to_block,
-        }
-        return len(await self._with_retries(lambda: self.w3.eth.get_logs(params)))
 
     async def _allocator(self, sender: Sender) -> NonceAllocator:
         key = (sender.address, await self.chain_id())

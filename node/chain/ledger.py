@@ -165,14 +165,22 @@ class LedgerClient:
     async def stake_of(self, auditor: str) -> int:
         return int(await self.chain.call(self.registry.functions.stakeOf(checksum(auditor))))
 
-    async def auditor_at(self, auditor: str, block: int) -> Auditor | None:
-        """The auditor's stake and tiers as the Registry snapshotted them at `block`."""
-        function = self.registry.functions.stakeAndTiersAt(checksum(auditor), block)
-        stake, mask = await self.chain.call(function)
-        if stake == 0:
-            return None
-        tiers = tuple(tier for tier in Tier if mask >> int(tier) & 1)
-        return Auditor(address=auditor.lower(), stake=int(stake), tiers=tiers)
+    async def auditors_at(self, addresses: Sequence[str], block: int) -> tuple[Auditor, ...]:
+        """The auditors among `addresses` with stake at `block`, with their tiers, as the
+        Registry snapshotted them: one call however many auditors there are."""
+        function = self.registry.functions.stakesAndTiersAt(
+            [checksum(address) for address in addresses], block
+        )
+        stakes, masks = await self.chain.call(function)
+        return tuple(
+            Auditor(
+                address=address.lower(),
+                stake=int(stake),
+                tiers=tuple(tier for tier in Tier if mask >> int(tier) & 1),
+            )
+            for address, stake, mask in zip(addresses, stakes, masks, strict=True)
+            if stake > 0
+        )
 
     async def registrations(self, from_block: int, to_block: int) -> list[AuditorKeys]:
         """Keys of the auditors that registered in [from_block, to_block], in order."""
@@ -187,11 +195,6 @@ class LedgerClient:
             )
             for log in logs
         ]
-
-    async def registry_changed(self, from_block: int, to_block: int) -> bool:
-        """Whether the Registry emitted anything (a registration, a stake change, a slash) in
-        [from_block, to_block]: stakes at `to_block` equal those at `from_block - 1` if not."""
-        return await self.chain.count_logs(self.registry.address, from_block, to_block) > 0
 
     async def tier_stake_at(self, tier: Tier, block: int) -> int:
         return int(await self.chain.call(self.registry.functions.tierStakeAt(int(tier), block)))

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from auditors.judgement import Judge, Judgement
 from node.identity import NodeIdentity
-from node.p2p.bridge import P2PNode
+from node.pipeline.publisher import VotePublisher
 from node.pipeline.router import GossipRouter, await_phase
 from node.pipeline.session import AuditSession
 from node.pipeline.sessions import Sessions
@@ -30,7 +30,6 @@ from protocol.gossip import Phase
 from protocol.layout import compute_layout_levels
 from protocol.merkle import is_valid_merkle_proof
 from protocol.messages import (
-    TOPIC_VOTES,
     CommitMessage,
     EncryptedSegment,
     RevealMessage,
@@ -56,7 +55,7 @@ class AuditorService:
         self,
         router: GossipRouter,
         store: Store,
-        p2p: P2PNode,
+        publisher: VotePublisher,
         identity: NodeIdentity,
         judge: Judge | None,
     ) -> None:
@@ -64,7 +63,7 @@ class AuditorService:
         self._router = router
         self._sessions: Sessions = router.sessions
         self._store = store
-        self._p2p = p2p
+        self._publisher = publisher
         self._identity = identity
         self._judge = judge
         self._address = identity.address
@@ -159,7 +158,7 @@ class AuditorService:
 
     async def _publish(self, message: CommitMessage | RevealMessage) -> None:
         await self._router.accept_own(message)
-        await self._p2p.publish(TOPIC_VOTES, message)
+        await self._publisher.publish(message)
 
     async def _judge_round(self, session: AuditSession, round_: int) -> list[VoteEntry]:
         wanted = session.segments_of(round_, self._address)

@@ -127,15 +127,7 @@ class ChainContext:
         known = self._snapshots.get(block)
         if known is not None:
             return known
-        if self._snapshots:
-            # Stakes change only through Registry events: one log query often saves a read
-            # per auditor.
-            last = max(self._snapshots)
-            if last < block and not await self.ledger.registry_changed(last + 1, block):
-                self._snapshots[block] = self._snapshots[last]
-                return self._snapshots[block]
-        auditors = [await self.ledger.auditor_at(address, block) for address in sorted(self._keys)]
-        snapshot = tuple(auditor for auditor in auditors if auditor is not None)
+        snapshot = await self.ledger.auditors_at(sorted(self._keys), block)
         self._snapshots[block] = snapshot
         while len(self._snapshots) > MAX_CACHED_TRACES:
             self._snapshots.popitem(last=False)

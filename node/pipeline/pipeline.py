@@ -14,6 +14,7 @@ from node.p2p.bridge import P2PNode
 from node.pipeline.auditor import AuditorService
 from node.pipeline.context import ChainContext
 from node.pipeline.coordinator import CoordinatorService
+from node.pipeline.publisher import VotePublisher
 from node.pipeline.router import GossipRouter
 from node.pipeline.session import Timing
 from node.pipeline.sessions import Sessions
@@ -64,8 +65,11 @@ class Pipeline:
         self.context = ChainContext(ledger, from_block=from_block)
         self.sessions = Sessions(self.context, store, DEVNET, timing)
         self.router = GossipRouter(self.sessions, store, p2p, identity.address)
+        self.publisher = VotePublisher(
+            p2p, batching=settings.batching, linger_s=settings.vote_linger_s
+        )
         self.auditor = AuditorService(
-            self.router, store, p2p, identity, make_judge(settings.behaviour)
+            self.router, store, self.publisher, identity, make_judge(settings.behaviour)
         )
         self.coordinator = CoordinatorService(
             store, self.router, p2p, ledger, identity, settings.fee_wei, batching=settings.batching
@@ -83,6 +87,7 @@ class Pipeline:
         logger.info("audit pipeline running")
         async with asyncio.TaskGroup() as services:
             services.create_task(self.router.run(), name="router")
+            services.create_task(self.publisher.run(), name="publisher")
             services.create_task(self.auditor.run(), name="auditor")
             services.create_task(self.coordinator.run(), name="coordinator")
             services.create_task(self.watcher.run(), name="watcher")

@@ -27,6 +27,7 @@ from protocol.gossip import (
     Outcome,
     Phase,
     Verdict,
+    compute_batch_verdict,
     validate_basis_reveal,
     validate_gossip_message,
 )
@@ -37,6 +38,7 @@ from protocol.messages import (
     SegmentBundle,
     SegmentsRequest,
     TraceAnnouncement,
+    VoteBatch,
     VoteRequest,
     compute_envelope_digest,
     decode_fetch_request,
@@ -62,7 +64,11 @@ SegmentSource = Callable[[str, int, str], Awaitable[SegmentBundle | None]]
 DispatchListener = Callable[[TraceAnnouncement | SegmentBundle], None]
 
 
-def _trace_id_of(message: GossipMessage) -> str:
+#: A single message, as a vote batch is taken apart into.
+SingleMessage = TraceAnnouncement | SegmentBundle | CommitMessage | RevealMessage
+
+
+def _trace_id_of(message: SingleMessage) -> str:
     if isinstance(message, CommitMessage):
         return message.commit.trace_id
     if isinstance(message, RevealMessage):
@@ -102,7 +108,13 @@ class GossipRouter:
     # --- Incoming ------------------------------------------------------------------------------
 
     async def validate(self, message: GossipMessage) -> Verdict:
-        """Load what the pure rules need, apply them, and record an accepted vote."""
+        """Load what the pure rules need, apply them, and record an accepted vote; a batch's
+        votes one by one, in order, so each sees the ones before it."""
+        if isinstance(message, VoteBatch):
+            return compute_batch_verdict([await self._validate_one(m) for m in message.messages()])
+        return await self._validate_one(message)
+
+    async def _validate_one(self, message: SingleMessage) -> Verdict:
         trace_id = _trace_id_of(message)
         if self.sessions.is_finalized(trace_id):
             return Verdict(Outcome.IGNORE, "trace already finalized")
@@ -125,7 +137,7 @@ class GossipRouter:
             self._registry_read_at = now
             await self.sessions.chain.refresh_auditors()
 
-    def _record(self, session: AuditSession, message: GossipMessage) -> None:
+    def _record(self, session: AuditSession, message: SingleMessage) -> None:
         if isinstance(message, CommitMessage):
             session.record_commit(message.commit)
         elif isinstance(message, RevealMessage):
@@ -138,7 +150,7 @@ class GossipRouter:
             self._inbox.put_nowait(message)
         except asyncio.QueueFull:
             # Votes are already in the session; the store catches up through anti-entropy.
-            logger.warning("inbox full: %s for %s not stored", message.kind, _trace_id_of(message))
+            logger.warning("inbox full: a %s message not stored", message.kind)
 
     async def run(self) -> None:
         """Persist accepted votes and hand announcements and bundles to the listeners; the
@@ -155,12 +167,24 @@ class GossipRouter:
 
     async def _deliver_all(self, messages: Sequence[GossipMessage]) -> None:
         votes = [_vote_of(m) for m in messages if isinstance(m, CommitMessage | RevealMessage)]
+        for batch in (m for m in messages if isinstance(m, VoteBatch)):
+            votes.extend(_vote_of(m) for m in batch.messages() if self._holds(_vote_of(m)))
         if votes:
             await asyncio.to_thread(self._store.put_votes, votes)
         for message in messages:
             if isinstance(message, TraceAnnouncement | SegmentBundle):
                 for listener in self.dispatch_listeners:
                     listener(message)
+
+    def _holds(self, vote: Commit | Reveal) -> bool:
+        """Whether validation accepted this very vote: a batch is delivered whole, but only
+        the votes its validation recorded are stored (not its duplicates or late ones)."""
+        session = self.sessions.get(vote.trace_id)
+        if session is None or vote.round not in session.rounds:
+            return False
+        state = session.rounds[vote.round]
+        held = state.commits if isinstance(vote, Commit) else state.reveals
+        return held.get(vote.auditor) == vote
 
     async def accept_own(self, message: CommitMessage | RevealMessage) -> None:
         """Record and store this node's own vote before publishing it (gossip does not echo

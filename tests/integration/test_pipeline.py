@@ -48,6 +48,7 @@ from protocol.messages import (
     RevealMessage,
     SegmentBundle,
     TraceAnnouncement,
+    VoteBatch,
     compute_envelope_digest,
     encode_gossip_message,
 )
@@ -291,11 +292,20 @@ def test_verdicts_land_on_chain_despite_a_flipping_auditor(
     _no_tracebacks(network)
 
 
+def _unbatched(messages: Sequence[tuple[str, GossipMessage, str]]) -> Iterator[GossipMessage]:
+    """Every message seen, the votes of a vote batch one by one."""
+    for _, message, _ in messages:
+        if isinstance(message, VoteBatch):
+            yield from message.messages()
+        else:
+            yield message
+
+
 def _messages_of(
     messages: Sequence[tuple[str, GossipMessage, str]], trace_id: str, kind: type[T]
 ) -> list[T]:
     found: list[T] = []
-    for _, message, _ in messages:
+    for message in _unbatched(messages):
         if not isinstance(message, kind):
             continue
         if isinstance(message, CommitMessage):

@@ -12,18 +12,23 @@ from protocol.gossip import (
     Outcome,
     Phase,
     TraceOnChain,
+    Verdict,
+    compute_batch_verdict,
     validate_gossip_message,
 )
 from protocol.messages import (
     MAX_GOSSIP_MESSAGE_BYTES,
+    MAX_VOTE_BATCH_ITEMS,
     CommitMessage,
     EncryptedSegment,
     MessageDecodeError,
     RevealMessage,
     SegmentBundle,
     TraceAnnouncement,
+    VoteBatch,
     decode_gossip_message,
     encode_gossip_message,
+    make_vote_batch,
     sign_envelope,
 )
 from protocol.models import Commit, Vote, VoteEntry
@@ -237,3 +242,42 @@ def test_bundle_basis_rules() -> None:
     _check(view, _bundle(round_=1, basis=(AUDITOR,)), Outcome.ACCEPT)
     _check(view, _bundle(round_=1, basis=(SUBMITTER,)), Outcome.REJECT, "another basis")
     _check(_round1_view(None), _bundle(round_=1, basis=(AUDITOR,)), Outcome.REJECT, "basis")
+
+
+def test_vote_batch_is_judged_from_its_votes() -> None:
+    # Commits of the batch are validated before its reveals, whatever order they were given in.
+    batch = make_vote_batch([_reveal(), _commit()])
+    assert batch.messages() == (_commit(), _reveal())
+    _check(View(), make_vote_batch([_commit()]), Outcome.ACCEPT)
+    stranger = _commit(key=STRANGER_KEY)
+    _check(View(), make_vote_batch([_commit(), stranger]), Outcome.REJECT, "not registered")
+    # A duplicate beside a new vote: the batch is accepted; only a batch of nothing new is not.
+    view = _committed_view().in_phase(Phase.REVEAL)
+    _check(view, make_vote_batch([_commit(), _reveal()]), Outcome.ACCEPT)
+    view.reveals.add((TRACE_ID, 0, AUDITOR))
+    _check(view, make_vote_batch([_commit(), _reveal()]), Outcome.IGNORE, "no vote")
+
+
+def test_batch_verdict_rules() -> None:
+    accept, ignore = Verdict(Outcome.ACCEPT, "ok"), Verdict(Outcome.IGNORE, "duplicate")
+    reject = Verdict(Outcome.REJECT, "bad signature")
+    assert compute_batch_verdict([ignore, accept]).outcome is Outcome.ACCEPT
+    assert compute_batch_verdict([accept, reject, ignore]) == reject
+    assert compute_batch_verdict([ignore, ignore]).outcome is Outcome.IGNORE
+
+
+def test_vote_batch_wire_limits() -> None:
+    batch = make_vote_batch([_commit(), _reveal()])
+    assert decode_gossip_message(encode_gossip_message(batch)) == batch
+    with pytest.raises(MessageDecodeError, match="1 to"):
+        decode_gossip_message(b'{"kind":"votes","commits":[],"reveals":[]}')
+    commit = _commit().commit
+    too_many = VoteBatch.model_construct(commits=(commit,) * (MAX_VOTE_BATCH_ITEMS + 1))
+    with pytest.raises(MessageDecodeError, match="commits"):
+        decode_gossip_message(encode_gossip_message(too_many))
+    full = VoteBatch.model_construct(
+        commits=(commit,) * (MAX_VOTE_BATCH_ITEMS // 2),
+        reveals=(_reveal().reveal,) * (MAX_VOTE_BATCH_ITEMS // 2 + 1),
+    )
+    with pytest.raises(MessageDecodeError, match=f"1 to {MAX_VOTE_BATCH_ITEMS}"):
+        decode_gossip_message(encode_gossip_message(full))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from protocol.errors import InvalidTraceError
 from protocol.hdag import build_hdag
-from protocol.hdag_validation import validate_hdag
+from protocol.hdag_validation import compute_cycle, validate_hdag
 from protocol.models import Hdag, Level, Trace
 from protocol.operations import extract_operations
 from protocol.text import compute_claim_span, split_steps
@@ -148,3 +148,27 @@ def test_built_hdag_is_valid_acyclic_and_deterministic(trace: Trace) -> None:
     if trace.steps is not None:
         steps = [node for node in hdag.nodes if node.level is Level.STEP]
         assert len(steps) == len(trace.steps)
+
+
+digraphs = st.integers(min_value=1, max_value=12).flatmap(
+    lambda n: st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=3 * n).map(
+        lambda edges: (n, edges)
+    )
+)
+
+
+@PROPERTY_SETTINGS
+@given(digraphs)
+def test_compute_cycle_agrees_with_networkx(graph: tuple[int, list[tuple[int, int]]]) -> None:
+    count, edges = graph
+    successors: dict[str, list[str]] = {str(v): [] for v in range(count)}
+    for a, b in edges:
+        successors[str(a)].append(str(b))
+    reference = nx.DiGraph()
+    reference.add_nodes_from(successors)
+    reference.add_edges_from((str(a), str(b)) for a, b in edges)
+    cycle = compute_cycle(successors)
+    assert (cycle == []) == nx.is_directed_acyclic_graph(reference)
+    # What it returns is a real cycle: each vertex has an edge to the next, the last to the first.
+    for here, there in zip(cycle, cycle[1:] + cycle[:1], strict=True):
+        assert there in successors[here]

@@ -34,7 +34,6 @@ PROTOCOL_ALLOWED = {
     "eth_hash",
     "eth_keys",
     "eth_utils",
-    "networkx",
     "pydantic",
     "sha3",
     "protocol",

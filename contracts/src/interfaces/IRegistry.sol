@@ -112,6 +112,13 @@ interface IRegistry {
         view
         returns (uint256 stake, uint8 tierMask);
 
+    /// @notice `stakeAndTiersAt` for many auditors in one call: a node reads a whole stake
+    /// snapshot at once instead of one call per auditor.
+    function stakesAndTiersAt(address[] calldata auditors, uint256 blockNumber)
+        external
+        view
+        returns (uint256[] memory stakes, uint8[] memory tierMasks);
+
     /// @notice Total active stake registered in `tier` at the end of block `blockNumber`.
     function tierStakeAt(uint8 tier, uint256 blockNumber) external view returns (uint256);
 

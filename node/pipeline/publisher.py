@@ -1,0 +1,107 @@
+"""Publishes this node's votes, batching the ones that are ready together.
+
+py-libp2p spends its CPU per message (framing, encryption, signatures, validation hops), not per
+byte, and a busy auditor produces commits and reveals of many traces in bursts. The first vote
+of a burst waits `linger_s` for the others, then every waiting vote leaves as one `VoteBatch` (a
+lone vote as itself). Sending a lone vote at once when the node looked idle was tried: under
+load that sent most votes alone and cost a third more CPU per trace. Whoever publishes waits
+until GossipSub has taken its vote, as with a direct publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Protocol
+
+from protocol.messages import (
+    MAX_GOSSIP_MESSAGE_BYTES,
+    MAX_VOTE_BATCH_ITEMS,
+    TOPIC_VOTES,
+    CommitMessage,
+    GossipMessage,
+    RevealMessage,
+    encode_gossip_message,
+    make_vote_batch,
+)
+
+#: How long the first vote of a burst waits for the others. Measured on the five-node devnet
+#: under load: 10 ms batched 1.4 votes a message, 50 ms 2.2 and cut the nodes' CPU per trace by
+#: 15%; a lone trace's audit pays it once per phase (four times).
+DEFAULT_LINGER_S = 0.05
+#: Room left in a batch for its own framing beside the votes' encodings.
+_BATCH_FRAMING_BYTES = 1_024
+
+Vote = CommitMessage | RevealMessage
+
+
+class Gossip(Protocol):
+    """What the publisher needs of the libp2p bridge (`P2PNode`)."""
+
+    async def publish(self, topic: str, message: GossipMessage) -> None: ...
+
+
+@dataclass
+class _Waiting:
+    message: Vote
+    size: int
+    taken: asyncio.Future[None]
+
+
+class VotePublisher:
+    """`publish` from any task; `run` is the service that sends."""
+
+    def __init__(
+        self, p2p: Gossip, *, batching: bool = True, linger_s: float = DEFAULT_LINGER_S
+    ) -> None:
+        self._p2p = p2p
+        self._batching = batching
+        self._linger_s = linger_s
+        self._waiting: list[_Waiting] = []
+        self._ready = asyncio.Event()
+
+    async def publish(self, message: Vote) -> None:
+        """Returns once GossipSub has taken the vote (alone or in a batch)."""
+        if not self._batching:
+            await self._p2p.publish(TOPIC_VOTES, message)
+            return
+        taken = asyncio.get_running_loop().create_future()
+        self._waiting.append(_Waiting(message, len(encode_gossip_message(message)), taken))
+        self._ready.set()
+        await taken
+
+    async def run(self) -> None:
+        while True:
+            await self._ready.wait()
+            await asyncio.sleep(self._linger_s)  # the rest of the burst joins meanwhile
+            self._ready.clear()
+            while self._waiting:
+                await self._send(self._take_batch())
+
+    def _take_batch(self) -> list[_Waiting]:
+        """The longest prefix of the waiting votes that fits one message."""
+        budget = MAX_GOSSIP_MESSAGE_BYTES - _BATCH_FRAMING_BYTES
+        count = 0
+        for item in self._waiting[:MAX_VOTE_BATCH_ITEMS]:
+            if count and item.size > budget:
+                break
+            budget -= item.size
+            count += 1
+        batch, self._waiting = self._waiting[:count], self._waiting[count:]
+        return batch
+
+    async def _send(self, batch: list[_Waiting]) -> None:
+        messages = [item.message for item in batch]
+        try:
+            if len(messages) == 1:
+                await self._p2p.publish(TOPIC_VOTES, messages[0])
+            else:
+                await self._p2p.publish(TOPIC_VOTES, make_vote_batch(messages))
+        except Exception as exc:  # each publisher gets the failure, as with its own publish
+            for item in batch:
+                if not item.taken.done():
+                    item.taken.set_exception(exc)
+            return
+        for item in batch:
+            if not item.taken.done():
+                item.taken.set_result(None)
