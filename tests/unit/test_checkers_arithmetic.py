@@ -1,0 +1,167 @@
+"""Tier-1 arithmetic and algebra checkers: exact numeric links, LaTeX, symbolic identities,
+equation solutions, and an evaluator that agrees with Fraction arithmetic."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditors.checkers import AlgebraChecker, ArithmeticChecker, Tier1Checker
+from auditors.checkers.numeric import evaluate_expression
+from protocol.models import Level, Segment, Tier, Vote
+
+ZERO = "0x" + "0" * 64
+
+
+def make_segment(
+    text: str, level: Level = Level.STEP, context: tuple[str, ...] = (), problem: str = "p"
+) -> Segment:
+    return Segment(
+        trace_id=ZERO,
+        index=0,
+        node_id=ZERO,
+        level=level,
+        tier=Tier.CHECKER,
+        problem=problem,
+        text=text,
+        context=context,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (r"\frac{3}{4} + \frac{1}{4}", Fraction(1)),
+        (r"3 \times 4 \cdot 2", Fraction(24)),
+        (r"12 \div 4", Fraction(3)),
+        (r"\left( 2 + 3 \right)^{2}", Fraction(25)),
+        (r"$2^{10}$", Fraction(1024)),
+        (r"\sqrt{16} + 1", Fraction(5)),
+        ("(-17) + -3", Fraction(-20)),
+        ("−5 + 2", Fraction(-3)),
+        ("50% of 80", Fraction(40)),
+        (r"25\% \cdot 8", Fraction(2)),
+        ("1{,}000 + 2,500", Fraction(3500)),
+        ("€12.50 + 2.50 dollars", Fraction(15)),
+        ("2(3 + 4)", Fraction(14)),
+    ],
+)
+def test_evaluates_latex_and_plain_text_exactly(text: str, value: Fraction) -> None:
+    assert evaluate_expression(text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "vote"),
+    [
+        (r"So $\frac{1}{2} + \frac{1}{3} = \frac{5}{6}$.", Vote.VALID),
+        (r"So $\frac{1}{2} + \frac{1}{3} = \frac{2}{5}$.", Vote.INVALID),
+        (r"We get \(3 \times 4 = 12\) apples.", Vote.VALID),
+        ("B = ((-2) - (-18)) = 16.", Vote.VALID),
+        ("B = ((-2) - (-18)) = -20.", Vote.INVALID),
+        ("The tip is 15% of 80 = 12 dollars.", Vote.VALID),
+        ("It costs 1,250 + 250 = 1,400 dollars.", Vote.INVALID),
+        ("Since 47 > 52, we stop.", Vote.INVALID),
+        ("The ratio is 2/3 ≈ 0.67.", Vote.VALID),
+        ("Nothing to compute here.", Vote.ABSTAIN),
+    ],
+)
+def test_arithmetic_checker_votes(text: str, vote: Vote) -> None:
+    assert ArithmeticChecker().judge(make_segment(text)).vote is vote
+
+
+def test_symbols_defined_in_context_are_substituted() -> None:
+    context = ("Let's calculate A = (2 * 3) = 6.", "Let's calculate B = (1 + 1) = 2.")
+    good = make_segment("A * B = 6 * 2 = 12.", context=context)
+    bad = make_segment("A * B = 6 * 3 = 18.", context=context)
+    assert ArithmeticChecker().judge(good).vote is Vote.VALID
+    assert ArithmeticChecker().judge(bad).vote is Vote.INVALID
+
+
+def test_a_definition_alone_is_not_judged() -> None:
+    segment = make_segment("where A = (6 * -3) and B = (0 + 5)")
+    assert ArithmeticChecker().judge(segment).vote is Vote.ABSTAIN
+
+
+@pytest.mark.parametrize(
+    ("text", "vote"),
+    [
+        ("Expanding, (x+1)^2 = x^2 + 2x + 1.", Vote.VALID),
+        ("Expanding, (x+1)^2 = x^2 + 2x + 2.", Vote.INVALID),
+        ("So (x+1)^2 = (x+1)(x+1) = x^2 + x + 1.", Vote.INVALID),
+        (r"\frac{x^2 - 1}{x - 1} = x + 1", Vote.VALID),
+        (r"a^2 - b^2 \equiv (a-b)(a+b)", Vote.VALID),
+        (r"x^2 + 1 \equiv 2x", Vote.INVALID),
+        ("From 2x + 3 = 11 we get x = 4.", Vote.VALID),
+        ("From 2x + 3 = 11 we get x = 5.", Vote.INVALID),
+        ("x^2 = 9, so x = -3.", Vote.VALID),
+        ("The line is 3x = x + 8.", Vote.ABSTAIN),
+    ],
+)
+def test_algebra_checker_votes(text: str, vote: Vote) -> None:
+    assert AlgebraChecker().judge(make_segment(text)).vote is vote
+
+
+def test_solution_checked_against_an_equation_in_the_context() -> None:
+    segment = make_segment("Therefore y = 7.", context=("We have 3y - 1 = 20.",))
+    wrong = make_segment("Therefore y = 6.", context=("We have 3y - 1 = 20.",))
+    assert Tier1Checker().judge(segment).vote is Vote.VALID
+    assert Tier1Checker().judge(wrong).vote is Vote.INVALID
+
+
+def test_function_application_is_not_a_product() -> None:
+    assert Tier1Checker().judge(make_segment("f(x) = x^2 + 1")).vote is Vote.ABSTAIN
+
+
+_LEAVES = st.integers(min_value=-50, max_value=50).map(Fraction)
+
+
+def _expressions() -> st.SearchStrategy[tuple[str, Fraction]]:
+    leaves = _LEAVES.map(lambda value: (f"({value})" if value < 0 else str(value), value))
+    return st.recursive(leaves, _combine, max_leaves=12)
+
+
+def _combine(
+    children: st.SearchStrategy[tuple[str, Fraction]],
+) -> st.SearchStrategy[tuple[str, Fraction]]:
+    return (
+        st.tuples(children, st.sampled_from(["+", "-", "*", "/"]), children)
+        .filter(lambda parts: not (parts[1] == "/" and parts[2][1] == 0))
+        .map(_apply)
+    )
+
+
+def _apply(parts: tuple[tuple[str, Fraction], str, tuple[str, Fraction]]) -> tuple[str, Fraction]:
+    (left_text, left), operator, (right_text, right) = parts
+    value = {"+": left + right, "-": left - right, "*": left * right}.get(operator)
+    return f"({left_text} {operator} {right_text})", left / right if value is None else value
+
+
+@settings(max_examples=200, deadline=None)
+@given(_expressions())
+def test_the_evaluator_agrees_with_fraction_arithmetic(expression: tuple[str, Fraction]) -> None:
+    text, value = expression
+    assert evaluate_expression(text) == value
+    claim = make_segment(f"{text} = {value.numerator}/{value.denominator}", Level.OPERATION)
+    assert ArithmeticChecker().judge(claim).vote is Vote.VALID
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Convert minutes to hours: 180 minutes / 60 = 3 hours.",  # read as "60 = 3"
+        r"so \(\log_2{8} = 3\).",  # read as "{8} = 3"
+        "That is 0.2 * 100 = 20%.",
+        "Divide: 3970 ÷ 8 = 496 remainder 2.",
+        r"We have 2^{-1} + 3^{-1} \equiv 4 + 5 \pmod 7.",
+    ],
+)
+def test_common_readings_are_not_misjudged(text: str) -> None:
+    assert Tier1Checker().judge(make_segment(text)).vote is not Vote.INVALID
+
+
+def test_a_cut_off_first_operand_still_leaves_later_links_judged() -> None:
+    segment = make_segment("Number of dozens = cookies / 12 = 66 / 12 = 6 dozen.")
+    assert Tier1Checker().judge(segment).vote is Vote.INVALID
