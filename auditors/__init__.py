@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
-from auditors.adversaries import FlipJudge
+from auditors.adversaries import (
+    BEHAVIOURS,
+    AdversaryConfigError,
+    Behaviour,
+    FlipJudge,
+    make_adversary,
+    make_async_adversary,
+)
 from auditors.arithmetic import ArithmeticChecker
 from auditors.checkers import Tier1Checker
+from auditors.human import DEFAULT_REVIEW_DEADLINE_S, HumanReviewJudge, ReviewClient
 from auditors.judgement import ABSTAIN, AsyncJudge, Judge, Judgement, TokenUsage
 
 __all__ = [
     "ABSTAIN",
+    "BEHAVIOURS",
+    "DEFAULT_REVIEW_DEADLINE_S",
+    "AdversaryConfigError",
     "ArithmeticChecker",
     "AsyncJudge",
+    "Behaviour",
     "FlipJudge",
+    "HumanReviewJudge",
     "Judge",
     "Judgement",
+    "ReviewClient",
     "Tier1Checker",
     "TokenUsage",
+    "make_adversary",
+    "make_async_adversary",
 ]

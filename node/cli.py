@@ -26,6 +26,7 @@ from devnet.network import NETWORK_FILE, Network, start_network, stop_network
 from node.chain import ChainClient, ChainError
 from node.chain.ledger import LedgerClient, OnChainVerdict
 from node.config import ConfigError, load_config
+from node.review_cli import ReviewSession, print_pending
 from node.rpc_client import RpcClient, RpcClientError
 from node.tracefile import TraceFileError, read_traces
 from protocol.errors import ProtocolError
@@ -315,6 +316,20 @@ def command_status(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def command_review(args: argparse.Namespace, out: TextIO) -> int:
+    """Answer the node's pending human reviews at the terminal, or list them with --list."""
+    if args.limit is not None and args.limit < 1:
+        raise CliError(f"--limit must be at least 1, got {args.limit}")
+    with RpcClient(_node_rpc_url(args), token=args.token) as client:
+        try:
+            if args.list:
+                return print_pending(client, args.limit, out)
+            ReviewSession(client, sys.stdin, out).run(args.limit)
+        except RpcClientError as exc:
+            raise CliError(str(exc)) from None
+    return 0
+
+
 def command_devnet_demo(args: argparse.Namespace, out: TextIO) -> int:
     directory = Path(args.dir)
     if not (directory / NETWORK_FILE).is_file():
@@ -339,6 +354,15 @@ def _add_node_commands(commands: Any) -> None:
     status = commands.add_parser("status", help="a node's status and peers, as JSON")
     _add_node_location(status)
     status.set_defaults(handler=command_status)
+    review = commands.add_parser(
+        "review", help="answer the node's pending human reviews (tier 3) interactively"
+    )
+    _add_node_location(review)
+    review.add_argument(
+        "--list", action="store_true", help="print pending reviews as JSON lines and exit"
+    )
+    review.add_argument("--limit", type=int, help="at most this many reviews (node default 20)")
+    review.set_defaults(handler=command_review)
 
 
 def _add_node_location(parser: argparse.ArgumentParser) -> None:

@@ -13,10 +13,16 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from auditors.adversaries import (
+    DEFAULT_BLOC_FRACTION,
+    DEFAULT_COPYCAT_FALLBACK,
+    Behaviour,
+    CopycatFallback,
+)
 from node.hosts import is_loopback_host
 from node.tracefile import describe_validation_error
 
@@ -96,24 +102,62 @@ class ChainConfig(_Strict):
     registry: Address | None = None
 
 
+class LlmJudgeSettings(_Strict):
+    """The node's LLM evaluator (tier 2)."""
+
+    #: `local`: the embedded backend (SmolLM2-135M on loopback, extra `local-llm`): it exercises
+    #: the path and is not a trustworthy judge. Else the API root of any OpenAI-compatible
+    #: endpoint, e.g. `http://127.0.0.1:8080/v1` (vLLM, llama.cpp server, Ollama, hosted).
+    endpoint: str = Field(default="local", pattern=r"^(local|https?://\S+)$")
+    model: str = Field(default="default", min_length=1, max_length=200)
+    #: The environment variable holding the API key: keys stay out of config files.
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    max_concurrency: int = Field(default=4, ge=1, le=256)
+    read_timeout_s: float = Field(default=120.0, gt=0, le=3_600)
+
+
 class AuditSettings(_Strict):
     """How this node audits and coordinates; the defaults suit a devnet."""
 
-    #: For experiments and tests of the defences: `flip` votes against its honest judgement,
+    #: For experiments and tests of the defences (see `auditors.adversaries`): `flip` votes
+    #: against its honest judgement, `random` at random (seeded by `seed`), `always-valid`
+    #: VALID on everything, `copycat` copies the reveals it has seen (commit-reveal leaves it
+    #: none at commit time), `collude` attacks the segments its bloc's shared secret draws,
     #: `absent` never votes (it still relays and coordinates).
-    behaviour: Literal["honest", "flip", "absent"] = "honest"
+    behaviour: Behaviour = "honest"
+    seed: int = 0
+    #: The colluding bloc's shared secret (hex) and the fraction of segments it attacks.
+    bloc_secret: str | None = Field(default=None, pattern=r"^0x([0-9a-fA-F]{2}){16,64}$")
+    bloc_fraction: float = Field(default=DEFAULT_BLOC_FRACTION, ge=0, le=1)
+    copycat_fallback: CopycatFallback = DEFAULT_COPYCAT_FALLBACK
     #: Fee paid with each submitted trace; absent: the Ledger's minimum fee.
     fee_wei: int | None = Field(default=None, ge=0)
     segment_wait_s: float = Field(default=2.0, gt=0, le=3_600)
     commit_window_s: float = Field(default=10.0, gt=0, le=3_600)
     reveal_window_s: float = Field(default=10.0, gt=0, le=3_600)
     stall_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
+    #: Absent: the node judges with its tier-1 checkers only.
+    llm: LlmJudgeSettings | None = None
+    #: Segments of the human tier wait in this node's review queue (`trustnode review`) for up
+    #: to `review_deadline_s`, then abstain. The commit window must outlast the deadline, or the
+    #: human's vote would arrive after the round's commit phase closed.
+    human_review: bool = False
+    review_deadline_s: float = Field(default=600.0, gt=0, le=86_400)
     #: How long this node's first vote of a burst waits for the others to share its message.
     vote_linger_s: float = Field(default=0.05, ge=0, le=1)
     #: Baseline switches for benchmarks: one message per sealed segment and per vote, and
     #: phases that last their whole windows. Never what a deployment wants.
     batching: bool = True
     fixed_phases: bool = False
+
+    @model_validator(mode="after")
+    def _check_review_deadline(self) -> AuditSettings:
+        if self.human_review and self.review_deadline_s >= self.commit_window_s:
+            raise ValueError(
+                f"review_deadline_s ({self.review_deadline_s:g}) must be shorter than "
+                f"commit_window_s ({self.commit_window_s:g}) when human_review is on"
+            )
+        return self
 
 
 class NodeConfig(_Strict):

@@ -23,12 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditors.judgement import TokenUsage
+from auditors.llm import LlmEvaluator
 from node.chain import ChainClient, ChainError
 from node.chain.ledger import LedgerClient
 from node.config import NodeConfig, load_account_key
 from node.identity import NodeIdentity, derive_identity
+from node.llm.judge import open_llm_judge
 from node.p2p.bridge import TOPICS, P2PNode
 from node.pipeline import Pipeline
+from node.review import ReviewQueue
 from node.rpc.server import RpcServer, VerdictReader
 from node.store import MAX_PAGE_LIMIT, Store
 
@@ -121,16 +125,30 @@ class _RpcService:
             await self.server.stop()
 
 
+def _llm_usage(usage: TokenUsage) -> dict[str, int]:
+    return {
+        "requests": usage.requests,
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+    }
+
+
 class _Status:
     """The node_status and node_peers providers."""
 
     def __init__(
-        self, store: Store, identity: NodeIdentity, p2p: P2PNode, chain: ChainClient | None
+        self,
+        store: Store,
+        identity: NodeIdentity,
+        p2p: P2PNode,
+        chain: ChainClient | None,
+        llm: LlmEvaluator | None = None,
     ) -> None:
         self._store = store
         self._identity = identity
         self._p2p = p2p
         self._chain = chain
+        self._llm = llm
 
     async def status(self) -> Mapping[str, Any]:
         chain_id, block = await self._chain_head()
@@ -141,6 +159,7 @@ class _Status:
             "block": block,
             "traces_by_state": await asyncio.to_thread(_count_traces_by_state, self._store),
             "gossip": {"published": self._p2p.published, "delivered": self._p2p.delivered},
+            "llm": None if self._llm is None else _llm_usage(self._llm.totals),
         }
 
     async def _chain_head(self) -> tuple[int | None, int | None]:
@@ -260,7 +279,9 @@ async def run_node(config: NodeConfig, *, ready: asyncio.Event | None = None) ->
     store = Store(config.data_dir / DATABASE_FILE)
     chain = None if config.chain is None else ChainClient(config.chain.rpc_url)
     try:
-        await _serve(config, identity, store, chain, ready)
+        audits = config.chain is not None and config.chain.registry is not None
+        async with open_llm_judge(config.audit.llm if audits else None, config.data_dir) as llm:
+            await _serve(config, identity, store, chain, llm, ready)
     finally:
         (config.data_dir / NODE_FILE).unlink(missing_ok=True)
         if chain is not None:
@@ -274,17 +295,22 @@ async def _serve(
     identity: NodeIdentity,
     store: Store,
     chain: ChainClient | None,
+    llm: LlmEvaluator | None,
     ready: asyncio.Event | None,
 ) -> None:
     p2p = _P2PService(P2PNode(identity.host_key), config.p2p.listen_port, config.p2p.bootstrap)
-    status = _Status(store, identity, p2p.node, chain)
+    status = _Status(store, identity, p2p.node, chain, llm)
+    # Tier 3: segments for human review wait here; review_submit answers them.
+    reviews = ReviewQueue(store, clock_ms=_clock_ms) if config.audit.human_review else None
     verdict_reader: VerdictReader | None = None
     pipeline: Pipeline | None = None
     if chain is not None and config.chain is not None:
         ledger = LedgerClient(chain, config.chain.ledger, config.chain.registry)
         verdict_reader = ledger.verdict_of
         if config.chain.registry is not None:
-            pipeline = Pipeline(store, p2p.node, ledger, identity, config.audit)
+            pipeline = Pipeline(
+                store, p2p.node, ledger, identity, config.audit, llm=llm, reviews=reviews
+            )
     token = None if config.rpc.token is None else config.rpc.token.get_secret_value()
     server = RpcServer(
         store,
@@ -293,6 +319,7 @@ async def _serve(
         peers=status.peers,
         verdict_reader=verdict_reader,
         on_trace_accepted=None if pipeline is None else pipeline.on_trace_accepted,
+        review_queue=reviews,
         token=token,
     )
     rpc = _RpcService(server, config.rpc.host, config.rpc.port)

@@ -1,4 +1,5 @@
-"""The node's durable store: one SQLite database (WAL) for traces, their pipeline state and votes.
+"""The node's durable store: one SQLite database (WAL) for traces, their pipeline state, votes
+and the human review queue.
 
 Every write commits with `synchronous=FULL` before the method returns, so whatever a caller has
 been told is stored survives SIGKILL and power loss. The API is synchronous; the daemon calls it
@@ -28,13 +29,14 @@ from pydantic import TypeAdapter
 
 from protocol.encoding import canonical_json
 from protocol.ids import compute_trace_id
-from protocol.models import Commit, Reveal, Trace, TraceVerdict, VoteEntry
-from protocol.params import MAX_RECORD_BYTES
+from protocol.models import Commit, Reveal, Segment, Trace, TraceVerdict, Vote, VoteEntry
+from protocol.params import BASIS_POINTS, MAX_RECORD_BYTES
 
 __all__ = [
     "DEFAULT_PAGE_LIMIT",
     "MAX_DETAILS_BYTES",
     "MAX_PAGE_LIMIT",
+    "MAX_RATIONALE_CHARS",
     "MAX_TRACE_BYTES",
     "MAX_VOTE_BYTES",
     "SCHEMA_VERSION",
@@ -45,27 +47,36 @@ __all__ = [
     "IllegalTransitionError",
     "InvalidDetailsError",
     "InvalidQueryError",
+    "InvalidReviewError",
     "OversizedError",
     "OwnVote",
     "OwnVoteConflictError",
     "PutResult",
+    "ReviewAnsweredError",
+    "ReviewDeadlinePassedError",
+    "ReviewError",
+    "ReviewRecord",
+    "ReviewStatus",
     "SchemaTooNewError",
     "Store",
     "StoreError",
     "TracePage",
     "TraceRecord",
     "TraceState",
+    "UnknownReviewError",
     "UnknownTraceError",
     "migrate",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_TRACE_BYTES = MAX_RECORD_BYTES
 MAX_VOTE_BYTES = 1_048_576
 MAX_DETAILS_BYTES = 16_384
 DEFAULT_PAGE_LIMIT = 100
 MAX_PAGE_LIMIT = 1_000
 DEFAULT_BUSY_TIMEOUT_MS = 5_000
+#: A reviewer's rationale is a short note kept off-chain, not an essay.
+MAX_RATIONALE_CHARS = 4_000
 
 
 # --- Errors ------------------------------------------------------------------------------------
@@ -120,6 +131,32 @@ class OwnVoteConflictError(StoreError):
 
 class InvalidQueryError(StoreError):
     """A list query has an out-of-range limit."""
+
+
+class InvalidReviewError(StoreError):
+    """A review request or answer has an out-of-range field; nothing was written."""
+
+
+class ReviewError(StoreError):
+    """Base of the errors `answer_review` raises; the review is named in the message."""
+
+    def __init__(self, message: str, trace_id: str, round_: int, index: int) -> None:
+        super().__init__(message)
+        self.trace_id = trace_id
+        self.round = round_
+        self.index = index
+
+
+class UnknownReviewError(ReviewError):
+    """No review request is stored for this (trace, round, segment)."""
+
+
+class ReviewAnsweredError(ReviewError):
+    """The review already has an answer; the first one stands (it may be committed already)."""
+
+
+class ReviewDeadlinePassedError(ReviewError):
+    """The review's deadline passed: it abstained, and a late answer would not be counted."""
 
 
 # --- States ------------------------------------------------------------------------------------
@@ -234,6 +271,45 @@ class OwnVote:
     salt: str
 
 
+class ReviewStatus(StrEnum):
+    """A review request's place: waiting for a human, answered, or expired (it abstained)."""
+
+    PENDING = "pending"
+    ANSWERED = "answered"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    """One human review request: the segment (its context pack only), its deadline and answer.
+
+    `vote`, `confidence_bps`, `rationale` and `answered_at_ms` are set once status is ANSWERED.
+    An EXPIRED review has none: it abstained at its deadline. Times are unix milliseconds.
+    """
+
+    segment: Segment
+    round: int
+    status: ReviewStatus
+    created_at_ms: int
+    deadline_ms: int
+    vote: Vote | None
+    confidence_bps: int | None
+    rationale: str | None
+    answered_at_ms: int | None
+
+    @property
+    def trace_id(self) -> str:
+        return self.segment.trace_id
+
+    @property
+    def index(self) -> int:
+        return self.segment.index
+
+    def is_pending_at(self, now_ms: int) -> bool:
+        """Unanswered and its deadline not reached: an answer would still be accepted."""
+        return self.status is ReviewStatus.PENDING and now_ms < self.deadline_ms
+
+
 # --- Schema ------------------------------------------------------------------------------------
 
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -296,6 +372,26 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             salt TEXT NOT NULL,
             PRIMARY KEY (trace_id, round)
         )""",
+    ),
+    # Version 2: the human review queue. `segment` holds the Segment model (the context pack an
+    # auditor receives), never the trace; answer columns stay NULL until status is 'answered'.
+    (
+        """CREATE TABLE reviews (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            trace_id TEXT NOT NULL,
+            round INTEGER NOT NULL,
+            segment_index INTEGER NOT NULL,
+            segment TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'answered', 'expired')),
+            created_at_ms INTEGER NOT NULL,
+            deadline_ms INTEGER NOT NULL,
+            vote INTEGER,
+            confidence_bps INTEGER CHECK (confidence_bps BETWEEN 0 AND 10000),
+            rationale TEXT,
+            answered_at_ms INTEGER,
+            UNIQUE (trace_id, round, segment_index)
+        )""",
+        "CREATE INDEX reviews_by_status ON reviews (status, seq)",
     ),
 )
 
@@ -367,6 +463,34 @@ _TRACE_COLUMNS = (
     "trace_id, body, state, seq, received_at_ms, updated_at_ms, submit_tx_hash, seed, "
     "snapshot_block, verdict, first_error, finalize_tx_hash, failure_reason"
 )
+
+
+_REVIEW_COLUMNS = (
+    "round, segment, status, created_at_ms, deadline_ms, vote, confidence_bps, rationale, "
+    "answered_at_ms"
+)
+_REVIEW_KEY = "trace_id = ? AND round = ? AND segment_index = ?"
+
+
+def _review_record(row: sqlite3.Row) -> ReviewRecord:
+    return ReviewRecord(
+        segment=Segment.model_validate_json(row["segment"]),
+        round=row["round"],
+        status=ReviewStatus(row["status"]),
+        created_at_ms=row["created_at_ms"],
+        deadline_ms=row["deadline_ms"],
+        vote=None if row["vote"] is None else Vote(row["vote"]),
+        confidence_bps=row["confidence_bps"],
+        rationale=row["rationale"],
+        answered_at_ms=row["answered_at_ms"],
+    )
+
+
+def _validate_answer(confidence_bps: int, rationale: str) -> None:
+    if isinstance(confidence_bps, bool) or not 0 <= confidence_bps <= BASIS_POINTS:
+        raise InvalidReviewError(f"confidence must be in [0, {BASIS_POINTS}] basis points")
+    if len(rationale) > MAX_RATIONALE_CHARS:
+        raise InvalidReviewError(f"rationale exceeds {MAX_RATIONALE_CHARS} characters")
 
 
 def _record(row: sqlite3.Row) -> TraceRecord:
@@ -701,3 +825,112 @@ class Store:
             return None
         votes = _VOTES_ADAPTER.validate_json(row["votes"])
         return OwnVote(trace_id, round_, votes, row["salt"])
+
+    # --- Human reviews -------------------------------------------------------------------------
+
+    def put_review_request(
+        self, segment: Segment, round_: int, *, created_at_ms: int, deadline_ms: int
+    ) -> tuple[ReviewRecord, bool]:
+        """Queue a segment for human review, pending until `deadline_ms`; return it and created.
+
+        Keyed by (trace, round, segment index). Asking again returns the stored request
+        unchanged with created=False: its first deadline and any answer stand, so a request
+        re-made after a restart does not get a fresh deadline.
+        """
+        if not 0 <= round_ <= 255:
+            raise InvalidReviewError(f"round must be in [0, 255], got {round_}")
+        if deadline_ms < created_at_ms:
+            raise InvalidReviewError("the deadline lies before the request")
+        body = _encode(segment.model_dump(mode="json"), "segment", MAX_TRACE_BYTES)
+        key = (segment.trace_id, round_, segment.index)
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO reviews (trace_id, round, segment_index, segment, status, "
+                "created_at_ms, deadline_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (*key, body, ReviewStatus.PENDING, created_at_ms, deadline_ms),
+            )
+            row = conn.execute(
+                f"SELECT {_REVIEW_COLUMNS} FROM reviews WHERE {_REVIEW_KEY}", key
+            ).fetchone()
+        return _review_record(row), cursor.rowcount == 1
+
+    def get_review(self, trace_id: str, round_: int, index: int) -> ReviewRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_REVIEW_COLUMNS} FROM reviews WHERE {_REVIEW_KEY}",
+                (trace_id, round_, index),
+            ).fetchone()
+        return None if row is None else _review_record(row)
+
+    def pending_reviews(self, now_ms: int, limit: int = DEFAULT_PAGE_LIMIT) -> list[ReviewRecord]:
+        """Unanswered reviews whose deadline is after `now_ms`, oldest request first, at most
+        `limit` (in [1, MAX_PAGE_LIMIT], else InvalidQueryError)."""
+        if not 1 <= limit <= MAX_PAGE_LIMIT:
+            raise InvalidQueryError(f"limit must be in [1, {MAX_PAGE_LIMIT}], got {limit}")
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {_REVIEW_COLUMNS} FROM reviews WHERE status = ? AND deadline_ms > ? "
+                "ORDER BY seq LIMIT ?",
+                (ReviewStatus.PENDING, now_ms, limit),
+            ).fetchall()
+        return [_review_record(row) for row in rows]
+
+    def answer_review(
+        self,
+        trace_id: str,
+        round_: int,
+        index: int,
+        *,
+        vote: Vote,
+        confidence_bps: int,
+        rationale: str,
+        at_ms: int,
+    ) -> ReviewRecord:
+        """Record a human's answer, durably, and return the answered review.
+
+        Raises UnknownReviewError, ReviewAnsweredError (the first answer stands),
+        ReviewDeadlinePassedError (at or after the deadline, even if not yet marked expired) or
+        InvalidReviewError, writing nothing.
+        """
+        _validate_answer(confidence_bps, rationale)
+        key = (trace_id, round_, index)
+        with self._write() as conn:
+            record = self._review_for_update(conn, key)
+            if record.status is ReviewStatus.ANSWERED:
+                raise ReviewAnsweredError(f"review {_name(key)} is already answered", *key)
+            if not record.is_pending_at(at_ms):
+                raise ReviewDeadlinePassedError(f"review {_name(key)}: deadline passed", *key)
+            conn.execute(
+                "UPDATE reviews SET status = ?, vote = ?, confidence_bps = ?, rationale = ?, "
+                f"answered_at_ms = ? WHERE {_REVIEW_KEY}",
+                (ReviewStatus.ANSWERED, int(Vote(vote)), confidence_bps, rationale, at_ms, *key),
+            )
+            return self._review_for_update(conn, key)
+
+    def expire_review(self, trace_id: str, round_: int, index: int, *, at_ms: int) -> ReviewRecord:
+        """Mark a still-unanswered review expired if `at_ms` is at or past its deadline, and
+        return it as stored. Done in one transaction with the check, so an answer racing the
+        deadline either lands first (and counts) or is refused: never both."""
+        key = (trace_id, round_, index)
+        with self._write() as conn:
+            record = self._review_for_update(conn, key)
+            if record.status is not ReviewStatus.PENDING or at_ms < record.deadline_ms:
+                return record
+            conn.execute(
+                f"UPDATE reviews SET status = ? WHERE {_REVIEW_KEY}", (ReviewStatus.EXPIRED, *key)
+            )
+            return self._review_for_update(conn, key)
+
+    @staticmethod
+    def _review_for_update(conn: sqlite3.Connection, key: tuple[str, int, int]) -> ReviewRecord:
+        row = conn.execute(
+            f"SELECT {_REVIEW_COLUMNS} FROM reviews WHERE {_REVIEW_KEY}", key
+        ).fetchone()
+        if row is None:
+            raise UnknownReviewError(f"no review {_name(key)}", *key)
+        return _review_record(row)
+
+
+def _name(key: tuple[str, int, int]) -> str:
+    """How messages name a review: the same `trace:round:index` form the RPC uses as its id."""
+    return ":".join(str(part) for part in key)

@@ -4,7 +4,8 @@ A checker is any object with a `name`, a cheap `can_judge(segment)` gate and a
 `check(segment)` returning the `Claim`s it judged (see `auditors.checkers.base.Checker`). The
 composite runs every registered checker whose gate opens and votes:
 
-- INVALID when any judged claim is false (confidence 1: the checks are exact);
+- INVALID when any judged claim is false (confidence 1: the checks are exact), except on a
+  goal, strategy or tactic, which abstains then (see `CompositeChecker.judge`);
 - VALID when some claims were judged and all hold;
 - ABSTAIN when no checker judged anything, so the segment moves up a tier.
 
@@ -33,7 +34,10 @@ from auditors.checkers.dyck import DyckChecker
 from auditors.checkers.equations import AlgebraChecker
 from auditors.checkers.ordering import OrderingChecker
 from auditors.judgement import Judgement
-from protocol.models import Segment
+from protocol.models import Level, Segment, Vote
+
+#: Levels whose text is the claims of their children.
+_GROUP_LEVELS = frozenset({Level.GOAL, Level.STRATEGY, Level.TACTIC})
 
 
 def default_checkers() -> tuple[Checker, ...]:
@@ -63,7 +67,16 @@ class CompositeChecker:
         return tuple(found)
 
     def judge(self, segment: Segment) -> Judgement:
-        return compute_judgement(self.claims(segment))
+        """The combined vote; a group segment (goal, strategy, tactic) abstains instead of
+        voting INVALID. Its text is its children's claims, so a false one is a child's error,
+        judged at the child's own segment; an INVALID group would move the trace's first error
+        to the group's first step (every step under an INVALID tactic counts as flawed)."""
+        judgement = compute_judgement(self.claims(segment))
+        if judgement.vote is Vote.INVALID and segment.level in _GROUP_LEVELS:
+            return Judgement(
+                Vote.ABSTAIN, 0.0, f"left to the child that states it: {judgement.rationale}"
+            )
+        return judgement
 
 
 class Tier1Checker(CompositeChecker):

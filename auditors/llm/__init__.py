@@ -1,7 +1,7 @@
 """Tier-2 LLM evaluator: judges segments through any OpenAI-compatible chat endpoint.
 
 `LlmEvaluator(LlmClient(LlmSettings.from_env()))` is an `AsyncJudge`. The optional local backend,
-`auditors.llm.local.LocalLlmServer` (extra `local-llm`, not imported here), serves a small
+`node.llm.local.LocalLlmServer` (extra `local-llm`, not imported here), serves a small
 bundled model on loopback.
 """
 

@@ -17,7 +17,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Mapping
 
-from auditors.judgement import Judge, Judgement
+from auditors.judgement import AsyncJudge, Judgement
 from node.identity import NodeIdentity
 from node.pipeline.publisher import VotePublisher
 from node.pipeline.router import GossipRouter, await_phase
@@ -57,7 +57,7 @@ class AuditorService:
         store: Store,
         publisher: VotePublisher,
         identity: NodeIdentity,
-        judge: Judge | None,
+        judge: AsyncJudge | None,
     ) -> None:
         """`judge` None: an absent auditor, which never votes (for experiments)."""
         self._router = router
@@ -163,12 +163,14 @@ class AuditorService:
     async def _judge_round(self, session: AuditSession, round_: int) -> list[VoteEntry]:
         wanted = session.segments_of(round_, self._address)
         segments = await self._collect(session, round_, wanted)
-        return [_vote_entry(index, self._judgement(segments.get(index))) for index in wanted]
+        # Concurrently: an LLM judge's client bounds its own requests in flight.
+        judgements = await asyncio.gather(*(self._judgement(segments.get(i)) for i in wanted))
+        return [_vote_entry(i, j) for i, j in zip(wanted, judgements, strict=True)]
 
-    def _judgement(self, segment: Segment | None) -> Judgement | None:
+    async def _judgement(self, segment: Segment | None) -> Judgement | None:
         if segment is None or self._judge is None:
             return None
-        return self._judge.judge(segment)
+        return await self._judge.judge(segment)
 
     async def _collect(
         self, session: AuditSession, round_: int, wanted: tuple[int, ...]

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 
-from auditors import ArithmeticChecker, FlipJudge, Judge
+from auditors import AsyncJudge, Judge, Tier1Checker
+from auditors.adversaries import Observe, make_async_adversary
+from auditors.human import HumanReviewJudge, ReviewClient
+from auditors.tiers import TieredJudge
 from node.chain import Sender
 from node.chain.ledger import LedgerClient
 from node.config import AuditSettings
@@ -22,6 +26,7 @@ from node.pipeline.watcher import ChainWatcher
 from node.store import Store
 from protocol.gossip import Outcome, Verdict
 from protocol.messages import GossipMessage
+from protocol.models import Segment, Tier, Vote
 from protocol.params import DEVNET
 
 logger = logging.getLogger(__name__)
@@ -29,13 +34,31 @@ logger = logging.getLogger(__name__)
 _STARTING = Verdict(Outcome.IGNORE, "node starting: chain context not loaded yet")
 
 
-def make_judge(behaviour: str) -> Judge | None:
-    """The tier-1 checker, honest or flipped, or None for an absent auditor (until the
-    auditor-tiers issue adds the other tiers)."""
-    if behaviour == "absent":
-        return None
-    honest = ArithmeticChecker()
-    return FlipJudge(honest) if behaviour == "flip" else honest
+def make_judge(
+    settings: AuditSettings,
+    llm: AsyncJudge | None = None,
+    reviews: ReviewClient | None = None,
+    observe: Observe | None = None,
+) -> AsyncJudge | None:
+    """The node's judges by tier (its tier-1 checkers; the LLM evaluator and the human review
+    queue when it has them), under the configured behaviour; None for an absent auditor.
+    `observe` gives a copycat the votes it has seen revealed on a segment."""
+    judges: dict[Tier, Judge | AsyncJudge] = {Tier.CHECKER: Tier1Checker()}
+    if llm is not None:
+        judges[Tier.LLM] = llm
+    if settings.human_review and reviews is not None:
+        judges[Tier.HUMAN] = HumanReviewJudge(reviews, settings.review_deadline_s)
+    honest = TieredJudge(judges)
+    secret = None if settings.bloc_secret is None else bytes.fromhex(settings.bloc_secret[2:])
+    return make_async_adversary(
+        settings.behaviour,
+        honest,
+        rng=random.Random(settings.seed),
+        observe=observe,
+        bloc_secret=secret,
+        bloc_fraction=settings.bloc_fraction,
+        copycat_fallback=settings.copycat_fallback,
+    )
 
 
 def _ignore_while_starting(message: GossipMessage) -> Verdict:
@@ -53,8 +76,12 @@ class Pipeline:
         identity: NodeIdentity,
         settings: AuditSettings,
         *,
+        llm: AsyncJudge | None = None,
+        reviews: ReviewClient | None = None,
         from_block: int = 0,
     ) -> None:
+        """`llm`: the node's LLM evaluator (see `node.llm.judge.open_llm_judge`), `reviews` its
+        human review queue, if it has them."""
         timing = Timing(
             segment_wait_s=settings.segment_wait_s,
             commit_window_s=settings.commit_window_s,
@@ -69,13 +96,31 @@ class Pipeline:
             p2p, batching=settings.batching, linger_s=settings.vote_linger_s
         )
         self.auditor = AuditorService(
-            self.router, store, self.publisher, identity, make_judge(settings.behaviour)
+            self.router,
+            store,
+            self.publisher,
+            identity,
+            make_judge(settings, llm, reviews, self._observe),
         )
         self.coordinator = CoordinatorService(
             store, self.router, p2p, ledger, identity, settings.fee_wei, batching=settings.batching
         )
         self.watcher = ChainWatcher(self.sessions, ledger, Sender.from_key(identity.account_key))
         p2p.validator = _ignore_while_starting
+
+    def _observe(self, segment: Segment) -> list[Vote]:
+        """Other auditors' revealed votes on `segment` this node holds (a copycat's view)."""
+        session = self.sessions.get(segment.trace_id)
+        if session is None:
+            return []
+        return [
+            entry.vote
+            for state in session.rounds.values()
+            for auditor, reveal in state.reveals.items()
+            if auditor != self.router.address
+            for entry in reveal.votes
+            if entry.segment == segment.index
+        ]
 
     def on_trace_accepted(self, trace_id: str) -> None:
         self.coordinator.on_trace_accepted(trace_id)

@@ -12,9 +12,15 @@ Codes are stable: clients match on them, never on messages.
 | -32603 | INTERNAL_ERROR   | a bug: logged on the node, generic message to the caller          |
 | -32001 | TRACE_NOT_FOUND  | no trace with this id is stored on this node                      |
 | -32002 | CHAIN_UNAVAILABLE| no chain reader configured, or the chain did not answer           |
-| -32003 | UNAUTHORIZED     | a write method without the right `Authorization: Bearer` token    |
+| -32003 | UNAUTHORIZED     | a write or private method without the right `Authorization:`      |
+|        |                  | `Bearer` token (when the node has one)                            |
 | -32004 | REQUEST_TOO_LARGE| body over MAX_REQUEST_BYTES (sent with HTTP 413), or a trace over |
 |        |                  | the store's limit                                                 |
+| -32010 | NO_REVIEW_QUEUE  | review_* on a node that runs no human review queue                |
+| -32011 | REVIEW_NOT_FOUND | no review with this id is stored on this node                     |
+| -32012 | REVIEW_ANSWERED  | the review already has an answer; the first one stands            |
+| -32013 | REVIEW_EXPIRED   | the review's deadline passed: it abstained, a late answer is not  |
+|        |                  | counted                                                           |
 """
 
 from __future__ import annotations
@@ -35,6 +41,11 @@ class ErrorCode(IntEnum):
     CHAIN_UNAVAILABLE = -32002
     UNAUTHORIZED = -32003
     REQUEST_TOO_LARGE = -32004
+    # Human review (tier 3), a block of their own so other features can take -32005 onwards.
+    NO_REVIEW_QUEUE = -32010
+    REVIEW_NOT_FOUND = -32011
+    REVIEW_ANSWERED = -32012
+    REVIEW_EXPIRED = -32013
 
 
 class RpcError(Exception):

@@ -7,14 +7,15 @@ is exactly what the server enforces.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter
 from pydantic.json_schema import JsonSchemaMode
 
+from node.review import REVIEW_ID_PATTERN
 from node.rpc.errors import ErrorCode
-from node.store import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, TraceState
-from protocol.models import Trace
+from node.store import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, MAX_RATIONALE_CHARS, TraceState
+from protocol.models import Level, Trace
 
 __all__ = [
     "METHODS",
@@ -23,12 +24,17 @@ __all__ = [
     "GetVerdictParams",
     "GossipCounts",
     "HistoryItem",
+    "ListPendingReviewsParams",
+    "ListPendingReviewsResult",
     "ListTracesParams",
     "ListTracesResult",
     "MethodSpec",
     "NoParams",
     "PeerResult",
+    "PendingReview",
     "StatusResult",
+    "SubmitReviewParams",
+    "SubmitReviewResult",
     "SubmitTraceParams",
     "SubmitTraceResult",
     "TraceResult",
@@ -41,6 +47,15 @@ OPENRPC_VERSION = "1.2.6"
 _META_SCHEMA = "https://raw.githubusercontent.com/open-rpc/meta-schema/master/schema.json"
 
 TraceId = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$", description="0x + 64 hex digits")]
+ReviewId = Annotated[
+    str,
+    Field(
+        pattern=REVIEW_ID_PATTERN,
+        description="<trace id>:<round>:<segment index>, as review_listPending returns it",
+    ),
+]
+#: review_listPending's default page: a human works through a few at a time.
+DEFAULT_REVIEW_LIMIT = 20
 
 
 class _Strict(BaseModel):
@@ -70,6 +85,21 @@ class ListTracesParams(_Strict):
     state: TraceState | None = None
     limit: int = Field(default=DEFAULT_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT)
     after: int | None = Field(default=None, ge=0, description="`next_after` of the last page")
+
+
+class ListPendingReviewsParams(_Strict):
+    limit: int = Field(default=DEFAULT_REVIEW_LIMIT, ge=1, le=MAX_PAGE_LIMIT)
+
+
+class SubmitReviewParams(_Strict):
+    review_id: ReviewId
+    vote: Literal["VALID", "INVALID", "ABSTAIN"]
+    confidence: float = Field(ge=0, le=1, description="how sure the reviewer is, 0 to 1")
+    rationale: str = Field(
+        default="",
+        max_length=MAX_RATIONALE_CHARS,
+        description=f"a short note kept on this node, at most {MAX_RATIONALE_CHARS} characters",
+    )
 
 
 # --- Results -----------------------------------------------------------------------------------
@@ -135,6 +165,12 @@ class GossipCounts(_Strict):
     )
 
 
+class LlmUsage(_Strict):
+    requests: int = Field(description="chat completions the node's LLM evaluator made")
+    prompt_tokens: int
+    completion_tokens: int
+
+
 class StatusResult(_Strict):
     node_address: str | None
     peer_id: str | None
@@ -142,6 +178,9 @@ class StatusResult(_Strict):
     block: int | None
     traces_by_state: dict[str, int]
     gossip: GossipCounts
+    llm: LlmUsage | None = Field(
+        default=None, description="tokens spent by the node's LLM evaluator; null without one"
+    )
 
 
 class PeerResult(_Strict):
@@ -150,6 +189,32 @@ class PeerResult(_Strict):
         default_factory=list,
         description="the gossip topics on whose GossipSub mesh this node holds the peer",
     )
+
+
+class PendingReview(_Strict):
+    """A segment awaiting a human: its context pack only, never the rest of the trace."""
+
+    review_id: str
+    trace_id: str
+    round: int
+    index: int = Field(description="the segment's number in the trace's canonical order")
+    level: Level
+    problem: str
+    context: list[str] = Field(description="claims of the nodes this segment depends on")
+    text: str = Field(description="the text to judge")
+    created_at_ms: int
+    deadline_ms: int = Field(description="unix ms; unanswered by then, the review abstains")
+
+
+class ListPendingReviewsResult(_Strict):
+    reviews: list[PendingReview] = Field(description="oldest request first")
+
+
+class SubmitReviewResult(_Strict):
+    review_id: str
+    vote: str
+    confidence_bps: int = Field(description="the confidence as recorded, in basis points")
+    answered_at_ms: int
 
 
 PeersResult = list[PeerResult]
@@ -168,6 +233,12 @@ class MethodSpec:
     errors: tuple[ErrorCode, ...] = ()
     #: Write methods need the bearer token when one is configured.
     write: bool = False
+    #: Reads of content sealed to this node (segments under review) need the token too.
+    private: bool = False
+
+    @property
+    def needs_token(self) -> bool:
+        return self.write or self.private
 
 
 _E = ErrorCode
@@ -204,6 +275,30 @@ METHODS: tuple[MethodSpec, ...] = (
         "node_status", "This node's identity, chain head and trace counts.", NoParams, StatusResult
     ),
     MethodSpec("node_peers", "The peers this node is connected to.", NoParams, PeersResult),
+    MethodSpec(
+        "review_listPending",
+        "Segments awaiting a human review on this node, oldest first, each with its context "
+        "pack only. Needs the bearer token when the node has one: segments are sealed to it.",
+        ListPendingReviewsParams,
+        ListPendingReviewsResult,
+        (_E.UNAUTHORIZED, _E.NO_REVIEW_QUEUE),
+        private=True,
+    ),
+    MethodSpec(
+        "review_submit",
+        "Record a human's vote on a pending review; the node's auditor commits and reveals it, "
+        "signed, with its other votes.",
+        SubmitReviewParams,
+        SubmitReviewResult,
+        (
+            _E.UNAUTHORIZED,
+            _E.NO_REVIEW_QUEUE,
+            _E.REVIEW_NOT_FOUND,
+            _E.REVIEW_ANSWERED,
+            _E.REVIEW_EXPIRED,
+        ),
+        write=True,
+    ),
     MethodSpec("rpc_discover", "This OpenRPC document.", NoParams, DiscoverResult),
 )
 

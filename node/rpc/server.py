@@ -9,8 +9,9 @@ no response (HTTP 204 when nothing is left to answer). Every JSON-RPC answer is 
 413 (too large) and 415 (the Content-Type must be application/json, which also keeps browsers
 from posting to a loopback node cross-site).
 
-Write methods need `Authorization: Bearer <token>` whenever a token is configured; starting on a
-non-loopback address (or with `public=True`) without a token is refused.
+Write methods, and private reads (the segments awaiting human review, sealed to this node), need
+`Authorization: Bearer <token>` whenever a token is configured; starting on a non-loopback
+address (or with `public=True`) without a token is refused.
 """
 
 from __future__ import annotations
@@ -31,18 +32,24 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from node.chain.errors import ChainError
 from node.hosts import is_loopback_host
+from node.review import ReviewKey, ReviewQueue
 from node.rpc.errors import ErrorCode, RpcError
 from node.rpc.openrpc import (
     METHODS,
     GetTraceParams,
     GetVerdictParams,
     HistoryItem,
+    ListPendingReviewsParams,
+    ListPendingReviewsResult,
     ListTracesParams,
     ListTracesResult,
     MethodSpec,
     NoParams,
     PeerResult,
+    PendingReview,
     StatusResult,
+    SubmitReviewParams,
+    SubmitReviewResult,
     SubmitTraceParams,
     SubmitTraceResult,
     TraceResult,
@@ -50,9 +57,20 @@ from node.rpc.openrpc import (
     VerdictResult,
     build_openrpc,
 )
-from node.store import OversizedError, Store, TraceRecord, TraceState
+from node.store import (
+    InvalidReviewError,
+    OversizedError,
+    ReviewAnsweredError,
+    ReviewDeadlinePassedError,
+    ReviewRecord,
+    Store,
+    TraceRecord,
+    TraceState,
+    UnknownReviewError,
+)
 from node.tracefile import describe_validation_error
 from protocol.errors import EncodingError
+from protocol.models import Vote
 from protocol.params import MAX_RECORD_BYTES
 
 if TYPE_CHECKING:
@@ -111,6 +129,7 @@ class RpcServer:
         peers: PeersProvider,
         verdict_reader: VerdictReader | None = None,
         on_trace_accepted: Callable[[str], None] | None = None,
+        review_queue: ReviewQueue | None = None,
         token: str | None = None,
         public: bool = False,
         version: str = "0.1.0",
@@ -125,6 +144,8 @@ class RpcServer:
         self._verdict_reader = verdict_reader
         #: Told the id of each newly stored trace (the coordinator's intake).
         self._on_trace_accepted = on_trace_accepted
+        #: Human reviews (tier 3); None on a node without human reviewers.
+        self._review_queue = review_queue
         self._expected_auth = None if token is None else f"Bearer {token}".encode()
         self._public = public
         self._max_request_bytes = max_request_bytes
@@ -138,6 +159,8 @@ class RpcServer:
             "audit_getVerdict": self._get_verdict,
             "node_status": self._node_status,
             "node_peers": self._node_peers,
+            "review_listPending": self._list_pending_reviews,
+            "review_submit": self._submit_review,
             "rpc_discover": self._discover,
         }
         self._methods = {
@@ -258,7 +281,7 @@ class RpcServer:
         method = self._methods.get(name)
         if method is None:
             raise RpcError(ErrorCode.METHOD_NOT_FOUND, f"method {name[:100]!r} not found")
-        if method.spec.write and not authorized:
+        if method.spec.needs_token and not authorized:
             raise RpcError(
                 ErrorCode.UNAUTHORIZED,
                 f"{name} needs a valid 'Authorization: Bearer <token>' header",
@@ -340,6 +363,44 @@ class RpcServer:
 
     async def _discover(self, _: NoParams) -> dict[str, Any]:
         return self._openrpc
+
+    # --- Human review --------------------------------------------------------------------------
+
+    def _reviews(self) -> ReviewQueue:
+        if self._review_queue is None:
+            raise RpcError(ErrorCode.NO_REVIEW_QUEUE, "no review queue on this node")
+        return self._review_queue
+
+    async def _list_pending_reviews(
+        self, params: ListPendingReviewsParams
+    ) -> ListPendingReviewsResult:
+        records = await self._reviews().pending(params.limit)
+        return ListPendingReviewsResult(reviews=[_pending_review(record) for record in records])
+
+    async def _submit_review(self, params: SubmitReviewParams) -> SubmitReviewResult:
+        """Record the answer only: the auditor service, waiting in `ReviewQueue.request`, turns
+        it into this node's vote and signs it in its commit and reveal like any other vote."""
+        queue = self._reviews()
+        key = ReviewKey.parse(params.review_id)  # the params model already checked the form
+        try:
+            record = await queue.answer(key, Vote[params.vote], params.confidence, params.rationale)
+        except UnknownReviewError:
+            message = f"review {key.review_id} not found on this node"
+            raise RpcError(ErrorCode.REVIEW_NOT_FOUND, message) from None
+        except ReviewAnsweredError:
+            message = f"review {key.review_id} is already answered; the first answer stands"
+            raise RpcError(ErrorCode.REVIEW_ANSWERED, message) from None
+        except ReviewDeadlinePassedError:
+            message = f"review {key.review_id} passed its deadline and abstained"
+            raise RpcError(ErrorCode.REVIEW_EXPIRED, message) from None
+        except InvalidReviewError as exc:
+            raise RpcError(ErrorCode.INVALID_PARAMS, f"review_submit: {exc}") from None
+        return SubmitReviewResult(
+            review_id=key.review_id,
+            vote=params.vote,
+            confidence_bps=record.confidence_bps or 0,
+            answered_at_ms=record.answered_at_ms or 0,
+        )
 
 
 # --- Helpers -----------------------------------------------------------------------------------
@@ -456,6 +517,22 @@ def _trace_result(record: TraceRecord, history: list[HistoryItem]) -> TraceResul
         finalize_tx_hash=record.finalize_tx_hash,
         failure_reason=record.failure_reason,
         history=history,
+    )
+
+
+def _pending_review(record: ReviewRecord) -> PendingReview:
+    segment = record.segment
+    return PendingReview(
+        review_id=ReviewKey.of(record).review_id,
+        trace_id=record.trace_id,
+        round=record.round,
+        index=segment.index,
+        level=segment.level,
+        problem=segment.problem,
+        context=list(segment.context),
+        text=segment.text,
+        created_at_ms=record.created_at_ms,
+        deadline_ms=record.deadline_ms,
     )
 
 

@@ -7,22 +7,17 @@ tokens are counted, the server stops), not the verdicts.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
 from auditors.llm import LlmClient, LlmEvaluator, ScoringMode
 from auditors.llm.errors import LocalLlmError
-from auditors.llm.local import LocalLlmServer, install_hint
 from auditors.llm.prompts import SEGMENT_PROMPT, load_prompt
 from auditors.llm.wire import ChatRequest
+from node.llm.local import LocalLlmServer
 from protocol.models import Vote
 from tests.llm_answers import make_segment
-
-pytestmark = pytest.mark.skipif(
-    find_spec("xllamacpp") is None, reason=f"xllamacpp is not installed; {install_hint()}"
-)
 
 SEGMENTS = (
     make_segment("Tom starts with 3 apples and buys 4 more, so he has 3 + 4 = 7 apples."),

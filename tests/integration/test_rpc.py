@@ -41,6 +41,7 @@ STATUS = {
     "block": 12,
     "traces_by_state": {"received": 1},
     "gossip": {"published": 3, "delivered": 7},
+    "llm": {"requests": 4, "prompt_tokens": 700, "completion_tokens": 12},
 }
 PEERS = [{"peer_id": "12D3KooWpeer", "mesh_topics": ["/trust/1/traces"]}]
 

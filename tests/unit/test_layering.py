@@ -50,7 +50,13 @@ FORBIDDEN_OURS = {
 LAYERING_EXCEPTIONS = {"node/cli.py"}
 
 #: Libraries only one place may import.
-CONFINED = {"trio": "node/p2p", "libp2p": "node/p2p", "web3": "node/chain"}
+CONFINED = {
+    "trio": "node/p2p",
+    "libp2p": "node/p2p",
+    "web3": "node/chain",
+    "xllamacpp": "node/llm",
+    "sympy": "auditors/checkers",
+}
 
 
 def _imports(path: Path) -> Iterator[str]:

