@@ -143,6 +143,9 @@ class AuditSettings(_Strict):
     #: human's vote would arrive after the round's commit phase closed.
     human_review: bool = False
     review_deadline_s: float = Field(default=600.0, gt=0, le=86_400)
+    #: Canaries (synthetic traces with known answers, `protocol.canaries`) submitted per user
+    #: trace this node accepts, in expectation; 0 turns them off.
+    canary_rate: float = Field(default=0.0, ge=0, le=1)
     #: How long this node's first vote of a burst waits for the others to share its message.
     vote_linger_s: float = Field(default=0.05, ge=0, le=1)
     #: Baseline switches for benchmarks: one message per sealed segment and per vote, and

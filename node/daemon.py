@@ -133,6 +133,18 @@ def _llm_usage(usage: TokenUsage) -> dict[str, int]:
     }
 
 
+def _canary_status(store: Store) -> dict[str, Any]:
+    submitted, scored = store.count_canaries()
+    return {
+        "submitted": submitted,
+        "scored": scored,
+        "auditors": {
+            auditor: {"passed": s.passed, "failed": s.failed, "abstained": s.abstained}
+            for auditor, s in store.canary_scores().items()
+        },
+    }
+
+
 class _Status:
     """The node_status and node_peers providers."""
 
@@ -160,6 +172,7 @@ class _Status:
             "traces_by_state": await asyncio.to_thread(_count_traces_by_state, self._store),
             "gossip": {"published": self._p2p.published, "delivered": self._p2p.delivered},
             "llm": None if self._llm is None else _llm_usage(self._llm.totals),
+            "canaries": await asyncio.to_thread(_canary_status, self._store),
         }
 
     async def _chain_head(self) -> tuple[int | None, int | None]:

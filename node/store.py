@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from protocol.canaries import CanaryScore
 from protocol.encoding import canonical_json
 from protocol.ids import compute_trace_id
 from protocol.models import Commit, Reveal, Segment, Trace, TraceVerdict, Vote, VoteEntry
@@ -42,6 +43,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "TERMINAL_STATES",
     "TRANSITIONS",
+    "CanaryRecord",
     "Equivocation",
     "HistoryEntry",
     "IllegalTransitionError",
@@ -68,7 +70,7 @@ __all__ = [
     "migrate",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MAX_TRACE_BYTES = MAX_RECORD_BYTES
 MAX_VOTE_BYTES = 1_048_576
 MAX_DETAILS_BYTES = 16_384
@@ -280,6 +282,16 @@ class ReviewStatus(StrEnum):
 
 
 @dataclass(frozen=True)
+class CanaryRecord:
+    """A canary trace this node submitted: its known answers, and whether it was scored."""
+
+    trace_id: str
+    answers: Mapping[int, Vote]
+    planted_step: int
+    scored: bool
+
+
+@dataclass(frozen=True)
 class ReviewRecord:
     """One human review request: the segment (its context pack only), its deadline and answer.
 
@@ -392,6 +404,22 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             UNIQUE (trace_id, round, segment_index)
         )""",
         "CREATE INDEX reviews_by_status ON reviews (status, seq)",
+    ),
+    # Version 3: canary traces this node submitted, with their known answers, and the running
+    # canary record of every auditor that revealed on them.
+    (
+        """CREATE TABLE canaries (
+            trace_id TEXT PRIMARY KEY REFERENCES traces (trace_id),
+            answers TEXT NOT NULL,
+            planted_step INTEGER NOT NULL,
+            scored INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE canary_scores (
+            auditor TEXT PRIMARY KEY,
+            passed INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            abstained INTEGER NOT NULL
+        )""",
     ),
 )
 
@@ -565,17 +593,20 @@ class Store:
 
     def put_trace(self, trace: Trace, *, at_ms: int) -> tuple[str, bool]:
         """Store a trace in state `received`; the same content returns its id and created=False."""
+        with self._write() as conn:
+            return self._insert_trace(conn, trace, at_ms)
+
+    def _insert_trace(self, conn: sqlite3.Connection, trace: Trace, at_ms: int) -> tuple[str, bool]:
         trace_id = compute_trace_id(trace)
         body = _encode(trace.canonical_fields(), "trace", MAX_TRACE_BYTES)
-        with self._write() as conn:
-            cursor = conn.execute(
-                "INSERT INTO traces (trace_id, body, state, received_at_ms, updated_at_ms) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO NOTHING",
-                (trace_id, body, TraceState.RECEIVED, at_ms, at_ms),
-            )
-            created = cursor.rowcount == 1
-            if created:
-                self._add_history(conn, trace_id, TraceState.RECEIVED, "{}", at_ms)
+        cursor = conn.execute(
+            "INSERT INTO traces (trace_id, body, state, received_at_ms, updated_at_ms) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO NOTHING",
+            (trace_id, body, TraceState.RECEIVED, at_ms, at_ms),
+        )
+        created = cursor.rowcount == 1
+        if created:
+            self._add_history(conn, trace_id, TraceState.RECEIVED, "{}", at_ms)
         return trace_id, created
 
     def get_trace(self, trace_id: str) -> TraceRecord | None:
@@ -825,6 +856,75 @@ class Store:
             return None
         votes = _VOTES_ADAPTER.validate_json(row["votes"])
         return OwnVote(trace_id, round_, votes, row["salt"])
+
+    # --- Canaries ------------------------------------------------------------------------------
+
+    def put_canary(
+        self, trace: Trace, answers: Mapping[int, Vote], planted_step: int, *, at_ms: int
+    ) -> tuple[str, bool]:
+        """Store a canary trace (state `received`, like any trace) and its known answers in one
+        transaction; a trace already known returns its id and created=False, unchanged."""
+        encoded = json.dumps({str(index): int(vote) for index, vote in answers.items()})
+        with self._write() as conn:
+            trace_id, created = self._insert_trace(conn, trace, at_ms)
+            if created:
+                conn.execute(
+                    "INSERT INTO canaries (trace_id, answers, planted_step) VALUES (?, ?, ?)",
+                    (trace_id, encoded, planted_step),
+                )
+        return trace_id, created
+
+    def get_canary(self, trace_id: str) -> CanaryRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT answers, planted_step, scored FROM canaries WHERE trace_id = ?",
+                (trace_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        answers = {int(index): Vote(vote) for index, vote in json.loads(row["answers"]).items()}
+        return CanaryRecord(trace_id, answers, row["planted_step"], bool(row["scored"]))
+
+    def unscored_canaries(self) -> list[str]:
+        """Finalized canaries whose votes are not in the canary record yet."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT c.trace_id FROM canaries c JOIN traces t USING (trace_id) "
+                "WHERE c.scored = 0 AND t.state = ?",
+                (TraceState.FINALIZED,),
+            ).fetchall()
+        return [row["trace_id"] for row in rows]
+
+    def record_canary_scores(self, trace_id: str, scores: Mapping[str, CanaryScore]) -> bool:
+        """Add one canary's scores to the auditors' records, once: False if it was scored."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "UPDATE canaries SET scored = 1 WHERE trace_id = ? AND scored = 0", (trace_id,)
+            )
+            if cursor.rowcount != 1:
+                return False
+            for auditor, score in scores.items():
+                conn.execute(
+                    "INSERT INTO canary_scores VALUES (?, ?, ?, ?) ON CONFLICT (auditor) DO "
+                    "UPDATE SET passed = passed + excluded.passed, "
+                    "failed = failed + excluded.failed, abstained = abstained + excluded.abstained",
+                    (auditor, score.passed, score.failed, score.abstained),
+                )
+        return True
+
+    def canary_scores(self) -> dict[str, CanaryScore]:
+        with self._read() as conn:
+            rows = conn.execute("SELECT * FROM canary_scores ORDER BY auditor").fetchall()
+        return {
+            row["auditor"]: CanaryScore(row["passed"], row["failed"], row["abstained"])
+            for row in rows
+        }
+
+    def count_canaries(self) -> tuple[int, int]:
+        """(canaries submitted, canaries scored)."""
+        with self._read() as conn:
+            row = conn.execute("SELECT COUNT(*) AS n, SUM(scored) AS s FROM canaries").fetchone()
+        return row["n"], row["s"] or 0
 
     # --- Human reviews -------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +109,8 @@ class CoordinatorService:
         self._active: set[str] = set()
         self._prepared: dict[str, tuple[Prepared, tuple[Segment, ...]]] = {}
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_TRACES)
+        #: Told of each trace this node finalized or saw final (the canary service).
+        self.finalized_listeners: list[Callable[[str], Awaitable[None]]] = []
         router.segment_source = self._segments_for
 
     def on_trace_accepted(self, trace_id: str) -> None:
@@ -321,6 +323,8 @@ class CoordinatorService:
         )
         self._sessions.mark_finalized(session.trace_id)
         logger.info("trace %s finalized: %s", session.trace_id[:10], verdict.verdict.name)
+        for listener in self.finalized_listeners:
+            await listener(session.trace_id)
 
     async def _finalize_tx_hash(self, trace_id: str) -> str:
         """The transaction that finalized a trace another node (or our previous life) sent."""

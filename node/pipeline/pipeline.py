@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 
 from auditors import AsyncJudge, Judge, Tier1Checker
 from auditors.adversaries import Observe, make_async_adversary
@@ -16,6 +17,7 @@ from node.config import AuditSettings
 from node.identity import NodeIdentity
 from node.p2p.bridge import P2PNode
 from node.pipeline.auditor import AuditorService
+from node.pipeline.canaries import CanaryService
 from node.pipeline.context import ChainContext
 from node.pipeline.coordinator import CoordinatorService
 from node.pipeline.publisher import VotePublisher
@@ -59,6 +61,10 @@ def make_judge(
         bloc_fraction=settings.bloc_fraction,
         copycat_fallback=settings.copycat_fallback,
     )
+
+
+def _clock_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _ignore_while_starting(message: GossipMessage) -> Verdict:
@@ -105,6 +111,10 @@ class Pipeline:
         self.coordinator = CoordinatorService(
             store, self.router, p2p, ledger, identity, settings.fee_wei, batching=settings.batching
         )
+        self.canaries = CanaryService(
+            store, self.coordinator.on_trace_accepted, settings.canary_rate, clock_ms=_clock_ms
+        )
+        self.coordinator.finalized_listeners.append(self.canaries.on_finalized)
         self.watcher = ChainWatcher(self.sessions, ledger, Sender.from_key(identity.account_key))
         p2p.validator = _ignore_while_starting
 
@@ -124,6 +134,7 @@ class Pipeline:
 
     def on_trace_accepted(self, trace_id: str) -> None:
         self.coordinator.on_trace_accepted(trace_id)
+        self.canaries.on_trace_accepted(trace_id)
 
     async def run(self, p2p_up: asyncio.Event) -> None:
         await p2p_up.wait()
@@ -135,4 +146,5 @@ class Pipeline:
             services.create_task(self.publisher.run(), name="publisher")
             services.create_task(self.auditor.run(), name="auditor")
             services.create_task(self.coordinator.run(), name="coordinator")
+            services.create_task(self.canaries.run(), name="canaries")
             services.create_task(self.watcher.run(), name="watcher")

@@ -171,6 +171,20 @@ class LlmUsage(_Strict):
     completion_tokens: int
 
 
+class CanaryRecordResult(_Strict):
+    passed: int = Field(description="votes matching a canary's known answer")
+    failed: int = Field(description="votes against a known answer")
+    abstained: int
+
+
+class CanaryStatus(_Strict):
+    submitted: int = Field(description="canary traces this node mixed into its submissions")
+    scored: int = Field(description="of those, finalized and scored")
+    auditors: dict[str, CanaryRecordResult] = Field(
+        description="each auditor's record on the canaries this node scored, by address"
+    )
+
+
 class StatusResult(_Strict):
     node_address: str | None
     peer_id: str | None
@@ -180,6 +194,9 @@ class StatusResult(_Strict):
     gossip: GossipCounts
     llm: LlmUsage | None = Field(
         default=None, description="tokens spent by the node's LLM evaluator; null without one"
+    )
+    canaries: CanaryStatus | None = Field(
+        default=None, description="canaries this node submitted and the auditors' records"
     )
 
 
