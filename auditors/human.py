@@ -8,15 +8,20 @@ level, the problem, the claims it depends on and its text, never the whole trace
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from typing import Protocol
 
 from auditors.judgement import Judgement
 from protocol.models import Segment
 
-__all__ = ["DEFAULT_REVIEW_DEADLINE_S", "HumanReviewJudge", "ReviewClient"]
+__all__ = ["AUDIT_ROUND", "DEFAULT_REVIEW_DEADLINE_S", "HumanReviewJudge", "ReviewClient"]
 
 #: How long a human gets for one segment before the review abstains.
 DEFAULT_REVIEW_DEADLINE_S = 600.0
+#: The audit round the current task judges in. `AsyncJudge.judge` takes a segment only, and the
+#: judges between the auditor and this one (tiers, adversaries) do not know of rounds: the
+#: node's auditor service sets this around a round's judgements instead.
+AUDIT_ROUND: ContextVar[int] = ContextVar("audit_round", default=0)
 
 
 class ReviewClient(Protocol):
@@ -41,9 +46,11 @@ class HumanReviewJudge:
         self._client = client
         self.deadline_s = deadline_s
 
-    async def judge(self, segment: Segment, round_: int = 0) -> Judgement:
+    async def judge(self, segment: Segment, round_: int | None = None) -> Judgement:
         """The human's judgement of `segment` in `round_`, or ABSTAIN once the deadline passes.
 
-        `round_` keys the review: an escalation round asks again rather than reusing round 0.
+        `round_` (None: `AUDIT_ROUND`) keys the review: an escalation round asks again rather
+        than reusing round 0's answer or expiry.
         """
+        round_ = AUDIT_ROUND.get() if round_ is None else round_
         return await self._client.request(segment, self.deadline_s, round_=round_)

@@ -27,7 +27,7 @@ from devnet.deployment import deploy_contracts, register_dev_auditors
 from node.chain import ChainClient, Receipt, Sender
 from node.chain.ledger import LedgerClient
 from protocol.encoding import keccak, keccak_hex
-from protocol.models import Level, Reveal, Tier, TraceVerdict, Vote, VoteEntry
+from protocol.models import Level, Reveal, TraceVerdict, Vote, VoteEntry
 from protocol.votes import make_reveal
 
 REPO = Path(__file__).resolve().parents[1]
@@ -154,7 +154,7 @@ async def measure_committee(k: int, workdir: Path) -> list[Row]:
             chain, Sender.from_key(dev_private_key(0))
         )
         ledger = LedgerClient(chain, ledger_address, registry)
-        await register_dev_auditors(ledger, k, (Tier.CHECKER, Tier.LLM), (STAKE // 10**18,))
+        await register_dev_auditors(ledger, k, stakes_eth=(STAKE // 10**18,))
         keys = [dev_private_key(i) for i in range(1, k + 1)]
         baseline = await deploy_baseline(chain, keys)
         rows = []

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from devnet.accounts import dev_private_key
@@ -13,6 +14,7 @@ from devnet.anvil import DEV_CHAIN_ID, start_anvil, stop_anvil
 from devnet.deployment import DEPLOYMENT_FILE, Deployment, deploy_contracts, register_dev_auditors
 from node.chain import ChainClient, Sender
 from node.chain.ledger import LedgerClient
+from protocol.models import Tier
 
 DEFAULT_DEVNET_DIR = Path("devnet-data")
 
@@ -21,13 +23,18 @@ class DevnetError(Exception):
     """The devnet directory is in a state the command cannot work with."""
 
 
-async def start_chain(directory: Path, auditors: int) -> Deployment:
-    """Start Anvil in `directory`, deploy, register `auditors` dev auditors, save the file."""
+async def start_chain(
+    directory: Path, auditors: int, *, tiers: Sequence[Sequence[Tier]] | None = None
+) -> Deployment:
+    """Start Anvil in `directory`, deploy, register `auditors` dev auditors, save the file.
+
+    `tiers[i - 1]` are the tiers of auditor i; None: `register_dev_auditors`' default for all.
+    """
     if (directory / DEPLOYMENT_FILE).exists():
         raise DevnetError(f"{directory} already holds a devnet: run `trustnode devnet down` first")
     anvil = start_anvil(directory / "anvil")
     try:
-        deployment = await _deploy_on(anvil.rpc_url, auditors)
+        deployment = await _deploy_on(anvil.rpc_url, auditors, tiers)
     except BaseException:
         stop_anvil(anvil.pid)
         raise
@@ -36,13 +43,15 @@ async def start_chain(directory: Path, auditors: int) -> Deployment:
     return deployment
 
 
-async def _deploy_on(rpc_url: str, auditors: int) -> Deployment:
+async def _deploy_on(
+    rpc_url: str, auditors: int, tiers: Sequence[Sequence[Tier]] | None
+) -> Deployment:
     chain = ChainClient(rpc_url)
     try:
         deployer = Sender.from_key(dev_private_key(0))
         registry, ledger_address, block = await deploy_contracts(chain, deployer)
         ledger = LedgerClient(chain, ledger_address, registry)
-        registered = await register_dev_auditors(ledger, auditors)
+        registered = await register_dev_auditors(ledger, auditors, tiers)
         settings = await ledger.settings()
         return Deployment(
             chain_id=DEV_CHAIN_ID,

@@ -24,6 +24,8 @@ DEPLOYMENT_FILE = "deployment.json"
 ETHER = 10**18
 #: Stakes of dev auditors: unequal on purpose, so stake weighting is exercised.
 DEFAULT_STAKES_ETH = (10, 20, 30, 40, 50, 60, 70, 80, 90)
+#: Tiers of a dev auditor unless the caller chooses them: tier-1 checkers and an LLM evaluator.
+DEFAULT_TIERS: tuple[Tier, ...] = (Tier.CHECKER, Tier.LLM)
 DEFAULT_MIN_FEE = ETHER // 1000
 DEFAULT_DISPUTE_WINDOW_S = 3_600
 #: Longer than the dispute window, so stake cannot flee a slash.
@@ -105,26 +107,32 @@ async def deploy_contracts(
 async def register_dev_auditors(
     ledger: LedgerClient,
     count: int,
-    tiers: Sequence[Tier] = (Tier.CHECKER, Tier.LLM),
+    tiers: Sequence[Sequence[Tier]] | None = None,
     stakes_eth: Sequence[int] = DEFAULT_STAKES_ETH,
 ) -> tuple[DevAuditor, ...]:
-    """Register dev accounts 1..count as auditors with unequal stakes."""
+    """Register dev accounts 1..count as auditors with unequal stakes.
+
+    `tiers[i - 1]` are the tiers of auditor i; None gives every auditor `DEFAULT_TIERS`.
+    """
     if not 1 <= count <= MAX_DEV_AUDITORS:
         raise ValueError(f"between 1 and {MAX_DEV_AUDITORS} dev auditors, not {count}")
+    if tiers is not None and len(tiers) != count:
+        raise ValueError(f"tiers has {len(tiers)} entries for {count} dev auditors")
     auditors = []
     for index in range(1, count + 1):
+        own_tiers = DEFAULT_TIERS if tiers is None else tuple(tiers[index - 1])
         key = dev_private_key(index)
         identity = derive_identity(key)
         stake = stakes_eth[(index - 1) % len(stakes_eth)] * ETHER
         sender = Sender.from_key(key)
-        await ledger.register(sender, tiers, identity.x25519_public, identity.peer_id, stake)
+        await ledger.register(sender, own_tiers, identity.x25519_public, identity.peer_id, stake)
         auditors.append(
             DevAuditor(
                 index=index,
                 address=sender.address,
                 private_key=key,
                 stake=stake,
-                tiers=tuple(int(tier) for tier in tiers),
+                tiers=tuple(int(tier) for tier in own_tiers),
                 x25519_public="0x" + identity.x25519_public.hex(),
                 peer_id="0x" + identity.peer_id.hex(),
             )

@@ -27,6 +27,7 @@ from devnet.chain import DevnetError, start_chain, stop_chain
 from devnet.deployment import DEPLOYMENT_FILE, MAX_DEV_AUDITORS, Deployment
 from node.rpc_client import RpcClient, RpcClientError
 from protocol.messages import TOPIC_SEGMENTS, TOPIC_TRACES, TOPIC_VOTES
+from protocol.models import Tier
 
 __all__ = [
     "DEFAULT_MESH_TIMEOUT_S",
@@ -147,6 +148,7 @@ async def start_network(
     nodes: int,
     *,
     node_settings: Sequence[Mapping[str, Any]] | None = None,
+    node_tiers: Sequence[Sequence[Tier]] | None = None,
     log_level: str = "INFO",
     node_timeout_s: float = DEFAULT_NODE_START_TIMEOUT_S,
     mesh_timeout_s: float = DEFAULT_MESH_TIMEOUT_S,
@@ -155,17 +157,22 @@ async def start_network(
 
     `node_settings[i - 1]` is merged into node i's config: new top-level keys are added, and a
     section the devnet also writes (`rpc`, `p2p`, ...) is merged key by key, the caller's keys
-    winning. On any failure every process started so far and Anvil are stopped again.
+    winning. `node_tiers[i - 1]` are the tiers node i's auditor registers on-chain (default:
+    CHECKER and LLM for every node); a HUMAN-tier node also wants `audit.human_review` on, or it
+    abstains on the segments drawn for that tier. On any failure every process started so far
+    and Anvil are stopped again.
     """
     if not 1 <= nodes <= MAX_DEV_AUDITORS:
         raise DevnetError(f"between 1 and {MAX_DEV_AUDITORS} nodes, not {nodes}")
     if node_settings is not None and len(node_settings) != nodes:
         raise ValueError(f"node_settings has {len(node_settings)} entries for {nodes} nodes")
+    if node_tiers is not None and len(node_tiers) != nodes:
+        raise ValueError(f"node_tiers has {len(node_tiers)} entries for {nodes} nodes")
     directory = directory.resolve()
     if (directory / NETWORK_FILE).exists():
         raise DevnetError(f"{directory} already holds a network: run `trustnode devnet down`")
     directory.mkdir(parents=True, exist_ok=True)
-    deployment = await start_chain(directory, auditors=nodes)
+    deployment = await start_chain(directory, auditors=nodes, tiers=node_tiers)
     started: list[tuple[int, Path]] = []
     try:
         network = await _start_nodes(

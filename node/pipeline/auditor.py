@@ -17,6 +17,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Mapping
 
+from auditors.human import AUDIT_ROUND
 from auditors.judgement import AsyncJudge, Judgement
 from node.identity import NodeIdentity
 from node.pipeline.publisher import VotePublisher
@@ -162,9 +163,20 @@ class AuditorService:
 
     async def _judge_round(self, session: AuditSession, round_: int) -> list[VoteEntry]:
         wanted = session.segments_of(round_, self._address)
-        segments = await self._collect(session, round_, wanted)
-        # Concurrently: an LLM judge's client bounds its own requests in flight.
-        judgements = await asyncio.gather(*(self._judgement(segments.get(i)) for i in wanted))
+        collected = await self._collect(session, round_, wanted)
+        # Judged at the tier sortition drew this round's committee for: an escalated segment's
+        # sealed copy still names its round-0 tier, which would keep it from the higher tier.
+        segments = {
+            i: segment.model_copy(update={"tier": session.segment_tier(round_, i)})
+            for i, segment in collected.items()
+        }
+        # Concurrently: an LLM judge's client bounds its own requests in flight. The tasks
+        # gather creates copy this context, so a human review is keyed by this round.
+        token = AUDIT_ROUND.set(round_)
+        try:
+            judgements = await asyncio.gather(*(self._judgement(segments.get(i)) for i in wanted))
+        finally:
+            AUDIT_ROUND.reset(token)
         return [_vote_entry(i, j) for i, j in zip(wanted, judgements, strict=True)]
 
     async def _judgement(self, segment: Segment | None) -> Judgement | None:

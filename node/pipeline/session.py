@@ -17,9 +17,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from node.pipeline.context import TraceContext
-from protocol.consensus import compute_round_assignments
+from protocol.consensus import (
+    compute_escalation,
+    compute_round_assignments,
+    compute_segment_verdict,
+    compute_tallies,
+)
 from protocol.gossip import Phase
-from protocol.models import Commit, Reveal
+from protocol.models import Commit, Reveal, SegmentVerdict, Tier
 from protocol.params import ProtocolParams
 from protocol.rounds import (
     Assignments,
@@ -28,6 +33,7 @@ from protocol.rounds import (
     compute_round_auditors,
     compute_round_segments,
 )
+from protocol.sortition import compute_tier_stakes
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,8 @@ class AuditSession:
         #: may be reported absent.
         self.dispatched: set[int] = set()
         self.assignments: Assignments = self._draw(())
+        #: Round 1's segments by the tier they escalated to (known once the basis is).
+        self._escalated_tiers: dict[int, Tier] = {}
         self.rounds: dict[int, RoundState] = {}
         self._changed = asyncio.Event()
 
@@ -122,7 +130,27 @@ class AuditSession:
         reveals = tuple(reveal for reveal in round0_reveals if reveal.round == 0)
         self.basis = tuple(sorted(reveal.auditor for reveal in reveals))
         self.assignments = self._draw(reveals)
+        self._escalated_tiers = self._escalate(reveals)
         self.notify()
+
+    def _escalate(self, round0_reveals: Iterable[Reveal]) -> dict[int, Tier]:
+        """The tier each segment UNRESOLVED after these round-0 reveals escalates to, as
+        `compute_round_assignments` draws round 1's committees."""
+        committees = {s: c for (r, s), c in self.assignments.items() if r == 0}
+        tiers, params = self.context.tiers, self.params
+        tier_stakes = compute_tier_stakes(self.context.snapshot)
+        return {
+            segment: compute_escalation(tally, tiers[segment], tier_stakes, params).tier
+            for segment, tally in compute_tallies(0, committees, round0_reveals).items()
+            if compute_segment_verdict(tally, params) is SegmentVerdict.UNRESOLVED
+        }
+
+    def segment_tier(self, round_: int, segment: int) -> Tier:
+        """The tier judging `segment` in `round_`: the layout's in round 0, in round 1 the tier
+        it escalated to (a segment's sealed copy carries its round-0 tier)."""
+        if round_ > 0 and segment in self._escalated_tiers:
+            return self._escalated_tiers[segment]
+        return self.context.tiers[segment]
 
     def assigned(self, round_: int) -> frozenset[str]:
         return compute_round_auditors(self.assignments, round_)

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from auditors import AsyncJudge, HumanReviewJudge, Judgement, ReviewClient
+from auditors.human import AUDIT_ROUND
+from auditors.tiers import TieredJudge
 from node.review import (
     DEADLINE_PASSED,
     InvalidReviewIdError,
@@ -319,6 +321,19 @@ async def test_human_judge_over_the_real_queue(queue: ReviewQueue) -> None:
     assert record.round == 1
     await queue.answer(ReviewKey.of(record), Vote.INVALID, 1.0, "wrong sum")
     assert await finish(task) == Judgement(Vote.INVALID, 1.0, "wrong sum")
+
+
+async def test_human_judge_behind_a_tiered_judge_keys_the_review_by_the_audit_round() -> None:
+    """Judges between the auditor and the human know no rounds: AUDIT_ROUND carries it."""
+    client = ScriptedClient()
+    judge = TieredJudge({Tier.HUMAN: HumanReviewJudge(client, deadline_s=30.0)})
+    token = AUDIT_ROUND.set(1)
+    try:
+        await asyncio.create_task(judge.judge(make_segment()))  # a task copies the context
+    finally:
+        AUDIT_ROUND.reset(token)
+    await judge.judge(make_segment())
+    assert [round_ for _, _, round_ in client.asked] == [1, 0]
 
 
 @pytest.mark.parametrize("deadline_s", [0.0, -1.0, math.inf, math.nan])

@@ -10,7 +10,7 @@ from node.pipeline.session import AuditSession, Timing
 from protocol.gossip import Phase
 from protocol.hdag import build_hdag
 from protocol.layout import compute_segment_layout
-from protocol.models import Auditor, Commit, Tier, Trace
+from protocol.models import Auditor, Commit, Reveal, Tier, Trace, Vote, VoteEntry
 from protocol.params import DEVNET
 from protocol.rounds import compute_layout_tiers
 
@@ -127,3 +127,36 @@ def test_round_one_opens_with_its_basis() -> None:
     assert session.basis == ()
     # No round-0 reveal: every segment is UNRESOLVED and escalates to a doubled committee.
     assert session.round_segments(1) == session.round_segments(0)
+
+
+def _abstaining_reveal(session: AuditSession, auditor: str) -> Reveal:
+    votes = tuple(
+        VoteEntry(segment=segment, vote=Vote.ABSTAIN, confidence=0, rationale="0x" + "00" * 32)
+        for segment in session.segments_of(0, auditor)
+    )
+    return Reveal(
+        trace_id=session.trace_id,
+        round=0,
+        auditor=auditor,
+        votes=votes,
+        salt="0x" + "11" * 32,
+        signature="0x" + "00" * 65,
+    )
+
+
+def test_round_one_judges_an_abstained_segment_at_the_tier_it_escalated_to() -> None:
+    session = _session(Clock())
+    round0_tiers = [session.segment_tier(0, s) for s in range(session.context.segment_count)]
+    assert round0_tiers == list(session.context.tiers)
+    session.adopt_basis(_abstaining_reveal(session, a) for a in sorted(session.assigned(0)))
+    # Every round-0 vote abstained: each segment moves up to the next tier with stake (LLM),
+    # unless it is in the top tier already or nobody was drawn for it (then it stays, with a
+    # doubled committee); a sealed copy names its round-0 tier.
+    moved = 0
+    for segment, tier in enumerate(round0_tiers):
+        drawn = bool(session.assignments[(0, segment)])
+        expected = Tier.LLM if tier is Tier.CHECKER and drawn else tier
+        moved += expected is not tier
+        assert session.segment_tier(1, segment) is expected, segment
+        assert session.segment_tier(0, segment) is tier
+    assert moved, "this seed draws someone for an operation"
