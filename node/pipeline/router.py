@@ -366,10 +366,17 @@ async def await_phase(
     router: GossipRouter, session: AuditSession, round_: int, wanted: frozenset[Phase]
 ) -> Phase:
     """Wait until the round reaches a phase in `wanted` (which must include CLOSED, the end of
-    every round), fetching missing commits or reveals from peers whenever the wait drags."""
+    every round), fetching missing commits or reveals from peers whenever the wait drags.
+
+    The pause before each fetch doubles: a vote late because its auditor's node is busy (the
+    usual cause under load, not a dropped message) is fetched from everyone at most a few times
+    per round, and the fetches do not add to the load that delayed it.
+    """
+    pause = session.timing.fetch_after_s
     while True:
-        if await session.wait_for_phase(round_, wanted, session.timing.fetch_after_s):
+        if await session.wait_for_phase(round_, wanted, pause):
             return session.phase(round_)
+        pause *= 2
         if session.phase(round_) is Phase.COMMIT:
             await router.fetch_votes(session, "commit", round_, session.missing_commits(round_))
         else:

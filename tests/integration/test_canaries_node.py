@@ -17,7 +17,7 @@ import pytest
 from devnet.network import Network, start_network, stop_network
 from node.chain import ChainClient
 from node.chain.ledger import LedgerClient
-from node.rpc_client import RpcClient
+from tests.devnet_helpers import rpc_call
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "traces"
 TIMEOUT_S = 90.0
@@ -40,11 +40,6 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
         stop_network(directory)
 
 
-def _call(url: str, method: str, params: dict[str, Any] | None = None) -> Any:
-    with RpcClient(url, timeout_s=10.0) as client:
-        return client.call(method, params)
-
-
 async def _stakes(network: Network) -> dict[str, int]:
     chain = ChainClient(network.chain_rpc_url)
     try:
@@ -59,13 +54,13 @@ def test_canaries_catch_a_flipping_auditor(network: Network) -> None:
     before = asyncio.run(_stakes(network))
     for name in ("sound-arithmetic", "sound-apples"):
         trace = json.loads((EXAMPLES / f"{name}.json").read_text(encoding="utf-8"))
-        _call(coordinator.rpc_url, "audit_submitTrace", {"trace": trace})
+        rpc_call(coordinator.rpc_url, "audit_submitTrace", {"trace": trace})
     deadline = time.monotonic() + TIMEOUT_S
-    status = _call(coordinator.rpc_url, "node_status")["canaries"]
+    status = rpc_call(coordinator.rpc_url, "node_status")["canaries"]
     while status["scored"] < 2:
         assert time.monotonic() < deadline, f"canaries not scored in time: {status}"
         time.sleep(POLL_S)  # the node has no push channel to the test: poll its status
-        status = _call(coordinator.rpc_url, "node_status")["canaries"]
+        status = rpc_call(coordinator.rpc_url, "node_status")["canaries"]
     assert status["submitted"] == 2
     records = status["auditors"]
     assert records[flipper.address]["failed"] > 0, records
@@ -76,5 +71,5 @@ def test_canaries_catch_a_flipping_auditor(network: Network) -> None:
     after = asyncio.run(_stakes(network))
     assert after[flipper.address] < before[flipper.address]
     # Canaries are ordinary traces on the wire and in the coordinator's list.
-    other = _call(network.nodes[2].rpc_url, "node_status")["canaries"]
+    other = rpc_call(network.nodes[2].rpc_url, "node_status")["canaries"]
     assert other == {"submitted": 0, "scored": 0, "auditors": {}}

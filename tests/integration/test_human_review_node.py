@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -31,14 +31,13 @@ from node.chain import ChainClient
 from node.chain.ledger import LedgerClient
 from node.pipeline.context import ChainContext, TraceContext
 from node.rpc.errors import ErrorCode
-from node.rpc_client import RpcCallError, RpcClient
+from node.rpc_client import RpcCallError
 from protocol.consensus import compute_round_assignments
 from protocol.hdag import build_hdag
 from protocol.models import Hdag, Level, Segment, Tier, Trace
 from protocol.params import DEVNET
 from protocol.segments import build_segments
-
-T = TypeVar("T")
+from tests.devnet_helpers import assert_no_tracebacks, rpc_call, wait_for
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "traces" / "sound-free-text.json"
 NODES = 4
@@ -47,10 +46,8 @@ HUMAN_NODE = 4
 #: is the one that counts (phases are each node's own view).
 REVIEW_DEADLINE_S = 8.0
 COMMIT_WINDOW_S = 20.0
-RPC_TIMEOUT_S = 5.0
 #: Two rounds, each bounded by a review deadline when nobody answers.
 VERDICT_TIMEOUT_S = 60.0
-POLL_S = 0.1
 
 
 @pytest.fixture(scope="module")
@@ -83,20 +80,7 @@ def _trace(tag: str) -> dict[str, Any]:
 def _call(node: NetworkNode, method: str, params: dict[str, Any] | None = None) -> Any:
     # review_listPending is private and review_submit a write: without a configured token a
     # loopback node serves them to anyone on the host.
-    with RpcClient(node.rpc_url, timeout_s=RPC_TIMEOUT_S) as client:
-        return client.call(method, params)
-
-
-def _wait_for(what: str, check: Callable[[], T | None], timeout_s: float) -> T:
-    """`check()` once it is not None; AssertionError naming `what` after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s:g} s")
-        time.sleep(POLL_S)  # the nodes and the chain have no push channel to the test: poll
+    return rpc_call(node.rpc_url, method, params)
 
 
 def _pending(node: NetworkNode, trace_id: str) -> list[dict[str, Any]]:
@@ -170,12 +154,6 @@ def _revealers(node: NetworkNode, trace_id: str) -> dict[int, list[str]]:
     }
 
 
-def _no_tracebacks(network: Network) -> None:
-    for node in network.nodes:
-        log = node.log.read_text(encoding="utf-8", errors="replace")
-        assert "Traceback" not in log, f"node {node.index}:\n{log[-4000:]}"
-
-
 # ---- tests ----------------------------------------------------------------------------------
 
 
@@ -188,7 +166,7 @@ def test_answered_reviews_decide_the_human_tier_segments(network: Network) -> No
     assert trace_id == hdag.trace_id
     started = time.monotonic()
 
-    first = _wait_for("a review on node 4", lambda: _pending(reviewer, trace_id) or None, 30.0)
+    first = wait_for("a review on node 4", lambda: _pending(reviewer, trace_id) or None, 30.0)
     human = _human_segments(network, trace_id, hdag)
     segments = _local_segments(trace, _on_chain(network, trace_id).tiers)
     assert {review["round"] for review in first} == {0}
@@ -208,7 +186,7 @@ def test_answered_reviews_decide_the_human_tier_segments(network: Network) -> No
         verdict = _verdict(submitter, trace_id)
         return verdict if verdict["is_final"] else None
 
-    verdict = _wait_for("the on-chain verdict", answer_until_final, VERDICT_TIMEOUT_S)
+    verdict = wait_for("the on-chain verdict", answer_until_final, VERDICT_TIMEOUT_S)
     elapsed = time.monotonic() - started
 
     # Round 0 asked the human about HUMAN-tier segments its checkers could not decide (the goal
@@ -225,7 +203,7 @@ def test_answered_reviews_decide_the_human_tier_segments(network: Network) -> No
     # Answered at once: nothing waited for a review deadline.
     assert elapsed < 2 * REVIEW_DEADLINE_S, elapsed
     assert _pending(reviewer, trace_id) == []
-    _no_tracebacks(network)
+    assert_no_tracebacks(network)
 
 
 def test_an_unanswered_review_abstains_and_the_trace_still_finalizes(network: Network) -> None:
@@ -241,7 +219,7 @@ def test_an_unanswered_review_abstains_and_the_trace_still_finalizes(network: Ne
         verdict = _verdict(submitter, trace_id)
         return verdict if verdict["is_final"] else None
 
-    verdict = _wait_for("the on-chain verdict", watch_until_final, VERDICT_TIMEOUT_S)
+    verdict = wait_for("the on-chain verdict", watch_until_final, VERDICT_TIMEOUT_S)
 
     human = _human_segments(network, trace_id, hdag)
     goal = next(i for i, node in enumerate(hdag.nodes) if node.level is Level.GOAL)
@@ -268,4 +246,4 @@ def test_an_unanswered_review_abstains_and_the_trace_still_finalizes(network: Ne
         )
     assert refused.value.code == ErrorCode.REVIEW_EXPIRED
     assert _pending(reviewer, trace_id) == []
-    _no_tracebacks(network)
+    assert_no_tracebacks(network)

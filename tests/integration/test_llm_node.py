@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from devnet.network import Network, start_network, stop_network
-from node.rpc_client import RpcClient
+from tests.devnet_helpers import rpc_call
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "traces" / "sound-free-text.json"
 NODES = 4
@@ -40,24 +40,19 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
         stop_network(directory)
 
 
-def _call(url: str, method: str, params: dict[str, Any] | None = None) -> Any:
-    with RpcClient(url, timeout_s=10.0) as client:
-        return client.call(method, params)
-
-
 def test_a_node_audits_through_the_local_llm(network: Network) -> None:
     trace = json.loads(EXAMPLE.read_text(encoding="utf-8"))
     submitter, llm_node = network.nodes[0], network.nodes[LLM_NODE - 1]
-    trace_id = _call(submitter.rpc_url, "audit_submitTrace", {"trace": trace})["trace_id"]
+    trace_id = rpc_call(submitter.rpc_url, "audit_submitTrace", {"trace": trace})["trace_id"]
     deadline = time.monotonic() + VERDICT_TIMEOUT_S
-    verdict = _call(submitter.rpc_url, "audit_getVerdict", {"trace_id": trace_id})
+    verdict = rpc_call(submitter.rpc_url, "audit_getVerdict", {"trace_id": trace_id})
     while not verdict["is_final"]:
         assert time.monotonic() < deadline, "no on-chain verdict in time"
         time.sleep(POLL_S)  # the chain has no push channel to the test: poll
-        verdict = _call(submitter.rpc_url, "audit_getVerdict", {"trace_id": trace_id})
+        verdict = rpc_call(submitter.rpc_url, "audit_getVerdict", {"trace_id": trace_id})
     assert verdict["verdict"] in {"SOUND", "FLAWED", "INCONCLUSIVE"}
-    usage = _call(llm_node.rpc_url, "node_status")["llm"]
+    usage = rpc_call(llm_node.rpc_url, "node_status")["llm"]
     assert usage["requests"] > 0, usage
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0, usage
     # The nodes without an LLM report none.
-    assert _call(submitter.rpc_url, "node_status")["llm"] is None
+    assert rpc_call(submitter.rpc_url, "node_status")["llm"] is None

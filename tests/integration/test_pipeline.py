@@ -16,7 +16,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,6 +55,7 @@ from protocol.messages import (
 from protocol.models import Reveal
 from protocol.params import DEVNET
 from protocol.signing import recover_signer
+from tests.devnet_helpers import assert_no_tracebacks, final_verdict, rpc_call, wait_for
 from tests.gossip_recorder import GossipRecorder
 
 T = TypeVar("T")
@@ -64,7 +65,6 @@ RPC_TIMEOUT_S = 5.0
 #: From submission to the verdict on-chain; a healthy 4-node devnet needs about a second.
 VERDICT_TIMEOUT_S = 60.0
 MESH_TIMEOUT_S = 30.0
-POLL_S = 0.05
 #: The coordinator's state is polled this often while waiting for a mid-round moment to kill.
 KILL_POLL_S = 0.005
 MID_ROUND = frozenset({"dispatched", "committing", "revealing"})
@@ -99,40 +99,19 @@ def _example(name: str, tag: str | None = None) -> dict[str, Any]:
     return trace
 
 
-def _call(url: str, method: str, params: dict[str, Any] | None = None) -> Any:
-    with RpcClient(url, timeout_s=RPC_TIMEOUT_S) as client:
-        return client.call(method, params)
-
-
 def _submit(node: NetworkNode, trace: Mapping[str, Any]) -> str:
-    result = _call(node.rpc_url, "audit_submitTrace", {"trace": dict(trace)})
+    result = rpc_call(node.rpc_url, "audit_submitTrace", {"trace": dict(trace)})
     assert result["created"], result
     trace_id: str = result["trace_id"]
     return trace_id
 
 
-def _wait_for(what: str, check: Callable[[], T | None], timeout_s: float) -> T:
-    """`check()` once it is not None; AssertionError naming `what` after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s:g} s")
-        time.sleep(POLL_S)  # the node and the chain have no push channel: poll
-
-
 def _final_verdict(node: NetworkNode, trace_id: str) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        verdict: dict[str, Any] = _call(node.rpc_url, "audit_getVerdict", {"trace_id": trace_id})
-        return verdict if verdict["is_final"] else None
-
-    return _wait_for(f"final verdict of {trace_id[:10]}", check, VERDICT_TIMEOUT_S)
+    return final_verdict(node.rpc_url, trace_id, VERDICT_TIMEOUT_S)
 
 
 def _trace_record(node: NetworkNode, trace_id: str) -> dict[str, Any]:
-    record: dict[str, Any] = _call(node.rpc_url, "audit_getTrace", {"trace_id": trace_id})
+    record: dict[str, Any] = rpc_call(node.rpc_url, "audit_getTrace", {"trace_id": trace_id})
     return record
 
 
@@ -175,14 +154,8 @@ def _full_multiaddr(node: NetworkNode) -> str:
 
 
 def _meshed_with(node: NetworkNode, peer_id: str) -> bool:
-    peers = _call(node.rpc_url, "node_peers")
+    peers = rpc_call(node.rpc_url, "node_peers")
     return any(p["peer_id"] == peer_id and set(p["mesh_topics"]) == set(TOPICS) for p in peers)
-
-
-def _no_tracebacks(network: Network) -> None:
-    for node in network.nodes:
-        log = node.log.read_text(encoding="utf-8", errors="replace")
-        assert "Traceback" not in log, f"node {node.index}:\n{log[-4000:]}"
 
 
 # ---- network A: a flipping auditor and a spy ------------------------------------------------
@@ -211,7 +184,7 @@ async def _start_spy(network: Network, recorder: GossipRecorder) -> P2PNode:
             for topic in TOPICS:
                 await spy.wait_for_mesh(node.peer_id, topic, timeout=MESH_TIMEOUT_S)
             await asyncio.to_thread(
-                _wait_for,
+                wait_for,
                 f"node {node.index} meshing with the spy",
                 lambda node=node: _meshed_with(node, spy.peer_id) or None,
                 MESH_TIMEOUT_S,
@@ -289,10 +262,12 @@ def test_verdicts_land_on_chain_despite_a_flipping_auditor(
             verdict,
             None if first_error < 0 else first_error,
         )
-    _no_tracebacks(network)
+    assert_no_tracebacks(network)
 
 
-def _unbatched(messages: Sequence[tuple[str, GossipMessage, str]]) -> Iterator[GossipMessage]:
+def _unbatched(
+    messages: Sequence[tuple[str, GossipMessage, str]],
+) -> Iterator[TraceAnnouncement | SegmentBundle | CommitMessage | RevealMessage]:
     """Every message seen, the votes of a vote batch one by one."""
     for _, message, _ in messages:
         if isinstance(message, VoteBatch):
@@ -453,7 +428,7 @@ def test_a_coordinator_killed_mid_round_resumes_after_restart(tmp_path: Path) ->
         trace_id, killed_in = _kill_mid_round(network, coordinator, "flawed-arithmetic")
         restarted, node = _restart(coordinator)
         assert node.pid == restarted.pid != coordinator.pid
-        _wait_for(
+        wait_for(
             "the restarted node on the mesh",
             lambda: _on_full_mesh(node) or None,
             MESH_TIMEOUT_S,
@@ -464,7 +439,7 @@ def test_a_coordinator_killed_mid_round_resumes_after_restart(tmp_path: Path) ->
         assert len(on_chain.submissions) == 1, on_chain.submissions
         assert len(on_chain.finalizations) == 1, on_chain.finalizations
         assert on_chain.finalizers == [coordinator.address]  # itself, not a stalled-trace rescue
-        record = _wait_for(
+        record = wait_for(
             "node 2's store to say finalized",
             lambda: ((r := _trace_record(node, trace_id))["state"] == "finalized" and r) or None,
             10.0,
@@ -483,7 +458,7 @@ def test_a_coordinator_killed_mid_round_resumes_after_restart(tmp_path: Path) ->
 
 def _on_full_mesh(node: NetworkNode) -> bool:
     """At least one peer carries every topic to and from `node`."""
-    peers = _call(node.rpc_url, "node_peers")
+    peers = rpc_call(node.rpc_url, "node_peers")
     return any(set(p["mesh_topics"]) == set(TOPICS) for p in peers)
 
 
