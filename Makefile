@@ -48,6 +48,8 @@ bench: setup
 	$(PY) benchmarks/hdag.py
 	$(PY) benchmarks/gas.py
 	$(PY) benchmarks/e2e.py
+	$(PY) benchmarks/checkers_offline.py
+	$(PY) benchmarks/external.py --out benchmarks/results/external-bbm.json
 
 vectors: setup
 	$(PY) tests/vectors/generate.py
