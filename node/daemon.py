@@ -54,7 +54,6 @@ STARTUP_TIMEOUT_S = 30.0
 WORKER_THREADS = 4
 MALLOC_ARENAS = 2
 _M_ARENA_MAX = -8  # glibc's mallopt parameter number
-HEAP_TRIM_INTERVAL_S = 5.0
 #: node_status answers without chain fields rather than wait longer than this for the chain.
 STATUS_CHAIN_TIMEOUT_S = 2.0
 
@@ -267,31 +266,14 @@ async def _announce(
         ready.set()
 
 
-def _glibc() -> ctypes.CDLL | None:
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: nothing to tune
-        return None
-
-
 def _limit_malloc_arenas() -> None:
     """glibc gives every thread its own malloc arena (up to 8 per core), and each fragments on
     its own: with the store's and libp2p's threads that costs tens of MiB of RSS per node."""
-    libc = _glibc()
-    if libc is not None:
-        libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
-
-
-async def _trim_heap_periodically() -> None:
-    """Hand freed heap pages back to the OS every `HEAP_TRIM_INTERVAL_S`: glibc keeps what a
-    burst of traffic freed (gossip messages, sessions of finalized traces) mapped otherwise,
-    so RSS would stay at the busiest moment's level."""
-    libc = _glibc()
-    if libc is None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: nothing to tune
         return
-    while True:
-        await asyncio.sleep(HEAP_TRIM_INTERVAL_S)
-        libc.malloc_trim(0)
+    libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
 async def run_node(config: NodeConfig, *, ready: asyncio.Event | None = None) -> None:
@@ -366,6 +348,5 @@ async def _serve(
                     _announce(config.data_dir, rpc, p2p, identity.address, ready), name="announce"
                 )
                 services.create_task(_until_stopped(stop), name="signals")
-                services.create_task(_trim_heap_periodically(), name="heap-trim")
         except* _StopRequestedError:
             pass
