@@ -42,6 +42,11 @@ STATUS = {
     "traces_by_state": {"received": 1},
     "gossip": {"published": 3, "delivered": 7},
     "llm": {"requests": 4, "prompt_tokens": 700, "completion_tokens": 12},
+    "canaries": {
+        "submitted": 2,
+        "scored": 1,
+        "auditors": {"0x" + "33" * 20: {"passed": 5, "failed": 1, "abstained": 0}},
+    },
 }
 PEERS = [{"peer_id": "12D3KooWpeer", "mesh_topics": ["/trust/1/traces"]}]
 

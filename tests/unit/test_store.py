@@ -109,7 +109,7 @@ def test_get_trace_unknown_is_none(store: Store) -> None:
 
 
 def test_put_trace_refuses_oversized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("node.store.MAX_TRACE_BYTES", 64)
+    monkeypatch.setattr("node.store.traces.MAX_TRACE_BYTES", 64)
     with Store(tmp_path / "node.db") as store:
         with pytest.raises(OversizedError) as info:
             store.put_trace(make_trace(), at_ms=T0)
@@ -383,7 +383,7 @@ def test_votes_are_keyed_by_round_and_auditor(store: Store) -> None:
 
 
 def test_put_reveal_refuses_oversized(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("node.store.MAX_VOTE_BYTES", 32)
+    monkeypatch.setattr("node.store.traces.MAX_VOTE_BYTES", 32)
     with Store(tmp_path / "node.db") as store:
         with pytest.raises(OversizedError):
             store.put_reveal(make_reveal())
