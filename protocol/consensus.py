@@ -271,6 +271,21 @@ def compute_round_assignments(
     }
 
 
+def compute_escalated_tiers(
+    seed: str,
+    segment_tiers: Sequence[Tier],
+    k: int,
+    auditors: Sequence[Auditor],
+    round0_reveals: Iterable[Reveal],
+    params: ProtocolParams,
+) -> dict[int, Tier]:
+    """segment -> the tier it escalated to, for each segment round 1 audits: the tier its
+    round-1 committee is drawn from in `compute_round_assignments` (same inputs, same rules)."""
+    basis = tuple(reveal for reveal in round0_reveals if reveal.round == 0)
+    rounds = _compute_rounds(seed, segment_tiers, k, auditors, basis, params)
+    return {segment: escalation.tier for segment, escalation in rounds.escalations.items()}
+
+
 def compute_audit_outcome(
     seed: str,
     segment_tiers: Sequence[Tier],

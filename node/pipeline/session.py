@@ -17,14 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from node.pipeline.context import TraceContext
-from protocol.consensus import (
-    compute_escalation,
-    compute_round_assignments,
-    compute_segment_verdict,
-    compute_tallies,
-)
+from protocol.consensus import compute_escalated_tiers, compute_round_assignments
 from protocol.gossip import Phase
-from protocol.models import Commit, Reveal, SegmentVerdict, Tier
+from protocol.models import Commit, Reveal, Tier
 from protocol.params import ProtocolParams
 from protocol.rounds import (
     Assignments,
@@ -33,7 +28,6 @@ from protocol.rounds import (
     compute_round_auditors,
     compute_round_segments,
 )
-from protocol.sortition import compute_tier_stakes
 
 
 @dataclass(frozen=True)
@@ -130,20 +124,16 @@ class AuditSession:
         reveals = tuple(reveal for reveal in round0_reveals if reveal.round == 0)
         self.basis = tuple(sorted(reveal.auditor for reveal in reveals))
         self.assignments = self._draw(reveals)
-        self._escalated_tiers = self._escalate(reveals)
+        submission = self.context.submission
+        self._escalated_tiers = compute_escalated_tiers(
+            submission.seed,
+            self.context.tiers,
+            submission.k,
+            self.context.snapshot,
+            reveals,
+            self.params,
+        )
         self.notify()
-
-    def _escalate(self, round0_reveals: Iterable[Reveal]) -> dict[int, Tier]:
-        """The tier each segment UNRESOLVED after these round-0 reveals escalates to, as
-        `compute_round_assignments` draws round 1's committees."""
-        committees = {s: c for (r, s), c in self.assignments.items() if r == 0}
-        tiers, params = self.context.tiers, self.params
-        tier_stakes = compute_tier_stakes(self.context.snapshot)
-        return {
-            segment: compute_escalation(tally, tiers[segment], tier_stakes, params).tier
-            for segment, tally in compute_tallies(0, committees, round0_reveals).items()
-            if compute_segment_verdict(tally, params) is SegmentVerdict.UNRESOLVED
-        }
 
     def segment_tier(self, round_: int, segment: int) -> Tier:
         """The tier judging `segment` in `round_`: the layout's in round 0, in round 1 the tier

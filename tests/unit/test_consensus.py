@@ -11,9 +11,11 @@ from protocol.consensus import (
     Escalation,
     SegmentTally,
     compute_audit_outcome,
+    compute_escalated_tiers,
     compute_escalation,
     compute_first_error,
     compute_margin_bps,
+    compute_round_assignments,
     compute_segment_verdict,
     compute_tallies,
     compute_trace_verdict,
@@ -470,3 +472,24 @@ def test_first_error_on_a_built_hdag() -> None:
             assert steps[first_error].span.contains(
                 Span(start=node.span.start, end=node.span.start + 1)
             )
+
+
+def test_escalated_tiers_are_the_tiers_round_one_committees_are_drawn_from() -> None:
+    auditors = _auditors()
+    tiers = _segment_tiers(auditors)
+    ops = _indices(Level.OPERATION)
+    # The checker abstains on every operation: those move up to the LLM tier; the rest settle.
+    abstaining = [r for r in _honest_round0() if r.auditor != ADDRESSES[0]]
+    abstaining.append(_reveal(ADDRESSES[0], 0, dict.fromkeys(ops, Vote.ABSTAIN)))
+    escalated = compute_escalated_tiers(SEED, tiers, 3, auditors, abstaining, DEVNET)
+    assert escalated == dict.fromkeys(ops, Tier.LLM)
+    by_address = {auditor.address: auditor for auditor in auditors}
+    assignments = compute_round_assignments(SEED, tiers, 3, auditors, abstaining, DEVNET)
+    round1 = {segment: c for (round_, segment), c in assignments.items() if round_ == 1}
+    assert set(round1) == set(escalated)
+    for segment, committee in round1.items():
+        assert all(escalated[segment] in by_address[a].tiers for a in committee)
+    # With no reveal at all nothing was judged: the same tier, with a doubled committee.
+    silent = compute_escalated_tiers(SEED, tiers, 3, auditors, (), DEVNET)
+    assert silent == dict(enumerate(tiers))
+    assert compute_escalated_tiers(SEED, tiers, 3, auditors, _honest_round0(), DEVNET) == {}
