@@ -10,8 +10,7 @@ from auditors.adversaries import (
     make_adversary,
     make_async_adversary,
 )
-from auditors.arithmetic import ArithmeticChecker
-from auditors.checkers import Tier1Checker
+from auditors.checkers import ArithmeticChecker, Tier1Checker
 from auditors.human import DEFAULT_REVIEW_DEADLINE_S, HumanReviewJudge, ReviewClient
 from auditors.judgement import ABSTAIN, AsyncJudge, Judge, Judgement, TokenUsage
 

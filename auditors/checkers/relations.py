@@ -7,6 +7,7 @@ from fractions import Fraction
 
 from auditors.checkers.errors import UnparseableError
 from auditors.checkers.limits import MAX_RELATION_CHARS
+from auditors.checkers.numeric import evaluate_expression
 
 _RELATION = re.compile(
     r"(<=|>=|!=|==|≤|≥|≠|≈|≡|=|<|>"
@@ -61,6 +62,20 @@ def is_link_true(left: Fraction, relation: str, right: Fraction, right_text: str
         ">=": left >= right,
         "!=": left != right,
     }[relation]
+
+
+def check_relation(text: str) -> bool:
+    """True when every link of a numeric relation chain holds; UnparseableError when some
+    operand is not plain arithmetic (symbols included) or the text holds no relation.
+
+    Rounded results ("1/3 = 0.33") are accepted when they match to the decimals written.
+    """
+    operands, relations = split_chain(text)
+    values = [evaluate_expression(operand) for operand in operands]
+    return all(
+        is_link_true(values[index], relation, values[index + 1], operands[index + 1])
+        for index, relation in enumerate(relations)
+    )
 
 
 def _rounded_like(right: Fraction, left: Fraction, right_text: str) -> Fraction:

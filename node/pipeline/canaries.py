@@ -48,6 +48,11 @@ class CanaryService:
         self._due = 0
         self._wake = asyncio.Event()
 
+    @property
+    def due(self) -> int:
+        """Canaries decided on and not submitted yet."""
+        return self._due
+
     def on_trace_accepted(self, trace_id: str) -> None:
         if self._rate > 0 and self._rng.random() < self._rate:
             self._due += 1

@@ -27,6 +27,7 @@ from node.store import Store, TraceState
 from protocol.ids import compute_trace_id
 from protocol.models import SegmentVerdict, Trace, TraceVerdict
 from protocol.params import MAX_STEPS
+from tests.rpc_harness import Node
 
 T0 = 1_700_000_000_000
 TX = "0x" + "ab" * 32
@@ -71,44 +72,6 @@ async def fake_reader(trace_id: str) -> OnChainVerdict:
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store(tmp_path / "node.db") as opened:
         yield opened
-
-
-class Node:
-    """A started server and an HTTP client pointed at it."""
-
-    def __init__(self, server: RpcServer, url: str, client: httpx.AsyncClient) -> None:
-        self.server = server
-        self.url = url
-        self.client = client
-
-    async def post(self, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
-        content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        all_headers = {"Content-Type": "application/json", **(headers or {})}
-        return await self.client.post(self.url, content=content, headers=all_headers)
-
-    async def call(
-        self, method: str, params: Any = None, headers: dict[str, str] | None = None
-    ) -> dict[str, Any]:
-        request: dict[str, Any] = {"jsonrpc": "2.0", "id": 7, "method": method}
-        if params is not None:
-            request["params"] = params
-        response = await self.post(request, headers)
-        assert response.status_code == 200, response.text
-        answer: dict[str, Any] = response.json()
-        assert answer["id"] == 7
-        return answer
-
-    async def result(self, method: str, params: Any = None, **kw: Any) -> Any:
-        answer = await self.call(method, params, **kw)
-        assert "error" not in answer, answer
-        return answer["result"]
-
-    async def error(self, method: str, params: Any = None, **kw: Any) -> dict[str, Any]:
-        answer = await self.call(method, params, **kw)
-        assert "result" not in answer, answer
-        error: dict[str, Any] = answer["error"]
-        assert set(error) == {"code", "message"}
-        return error
 
 
 async def start_node(store: Store, **options: Any) -> tuple[RpcServer, str]:

@@ -14,6 +14,7 @@ from node.review import ReviewQueue
 from node.rpc import ErrorCode, RpcServer
 from node.store import MAX_RATIONALE_CHARS, ReviewStatus, Store
 from protocol.models import Level, Segment, Tier, Vote
+from tests.rpc_harness import Node
 
 T0 = 1_700_000_000_000
 MINUTE_MS = 60_000
@@ -54,37 +55,6 @@ class FakeClock:
 
     def __call__(self) -> int:
         return self.now_ms
-
-
-class Node:
-    def __init__(self, server: RpcServer, url: str, client: httpx.AsyncClient) -> None:
-        self.server = server
-        self.url = url
-        self.client = client
-
-    async def call(
-        self, method: str, params: Any = None, headers: dict[str, str] | None = None
-    ) -> dict[str, Any]:
-        request: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": method}
-        if params is not None:
-            request["params"] = params
-        response = await self.client.post(self.url, json=request, headers=headers)
-        assert response.status_code == 200, response.text
-        answer: dict[str, Any] = response.json()
-        return answer
-
-    async def result(self, method: str, params: Any = None, **kw: Any) -> Any:
-        answer = await self.call(method, params, **kw)
-        assert "error" not in answer, answer
-        return answer["result"]
-
-    async def error(self, method: str, params: Any = None, **kw: Any) -> dict[str, Any]:
-        answer = await self.call(method, params, **kw)
-        assert "result" not in answer, answer
-        error: dict[str, Any] = answer["error"]
-        assert set(error) == {"code", "message"}
-        assert "Traceback" not in error["message"]
-        return error
 
 
 @pytest.fixture

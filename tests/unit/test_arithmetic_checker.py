@@ -4,7 +4,9 @@ from fractions import Fraction
 
 import pytest
 
-from auditors.arithmetic import UnparseableError, check_relation, evaluate_expression
+from auditors.checkers import UnparseableError
+from auditors.checkers.numeric import evaluate_expression
+from auditors.checkers.relations import check_relation
 
 
 @pytest.mark.parametrize(

@@ -113,13 +113,18 @@ def test_an_ordinary_trace_has_no_canary_record(store: Store) -> None:
 
 async def test_the_service_submits_canaries_at_its_rate_and_scores_them(store: Store) -> None:
     submitted: list[str] = []
-    service = CanaryService(store, submitted.append, 1.0, clock_ms=lambda: T0, rng=random.Random(1))
+    handed_over = asyncio.Event()
+
+    def submit(trace_id: str) -> None:
+        submitted.append(trace_id)
+        handed_over.set()
+
+    service = CanaryService(store, submit, 1.0, clock_ms=lambda: T0, rng=random.Random(1))
     task = asyncio.create_task(service.run())
     try:
         service.on_trace_accepted("0x" + "01" * 32)
         async with asyncio.timeout(5):
-            while not submitted:
-                await asyncio.sleep(0.01)  # the service runs on its own task: poll its output
+            await handed_over.wait()
     finally:
         task.cancel()
     trace_id = submitted[0]
@@ -136,13 +141,17 @@ async def test_the_service_submits_canaries_at_its_rate_and_scores_them(store: S
     assert scores[B] == CanaryScore(failed=len(honest))
 
 
-async def test_no_canaries_at_rate_zero(store: Store) -> None:
-    submitted: list[str] = []
-    service = CanaryService(store, submitted.append, 0.0, clock_ms=lambda: T0)
-    task = asyncio.create_task(service.run())
+class AlwaysZero(random.Random):
+    """A draw that would make a canary due at any rate above 0."""
+
+    def random(self) -> float:
+        return 0.0
+
+
+def test_no_canaries_at_rate_zero(store: Store) -> None:
+    off = CanaryService(store, lambda _: None, 0.0, clock_ms=lambda: T0, rng=AlwaysZero())
+    on = CanaryService(store, lambda _: None, 0.01, clock_ms=lambda: T0, rng=AlwaysZero())
     for _ in range(100):
-        service.on_trace_accepted("0x" + "01" * 32)
-    await asyncio.sleep(0.05)  # give a (wrongly) woken service the chance to submit
-    task.cancel()
-    assert submitted == []
-    assert store.count_canaries() == (0, 0)
+        off.on_trace_accepted("0x" + "01" * 32)
+        on.on_trace_accepted("0x" + "01" * 32)
+    assert (off.due, on.due) == (0, 100)
