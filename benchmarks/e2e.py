@@ -5,8 +5,10 @@ configuration gets a devnet of its own (Anvil plus five `trustnode run` processe
 
 - product: the default audit settings (segments batched into one bundle per round, phases that
   end as soon as every assigned auditor answered);
+- unadmitted: the product driving every accepted trace at once, without the adaptive admission
+  of `node.pipeline.admission` (what admission control is measured against under load);
 - baseline: one gossip message per sealed segment and phases that last their whole fixed windows,
-  the way a protocol with fixed-length commit and reveal phases behaves.
+  the way a protocol with fixed-length commit and reveal phases behaves (no admission control).
 
 On each: latency from `audit_submitTrace` to the `VerdictFinalized` event with one trace in flight
 (p50, p95), then sustained throughput for `--duration` seconds with up to `--in-flight` traces in
@@ -79,14 +81,19 @@ TARGET_SEGMENTS_PER_S = 50.0
 TARGET_RSS_MIB = 150.0
 
 PRODUCT: dict[str, Any] = {}
+#: The product driving every accepted trace at once (no adaptive admission): what the load
+#: test measures admission control against.
+UNADMITTED: dict[str, Any] = {"audit": {"adaptive_admission": False}}
 BASELINE: dict[str, Any] = {
     "audit": {
         "batching": False,
         "fixed_phases": True,
+        "adaptive_admission": False,
         "commit_window_s": BASELINE_WINDOW_S,
         "reveal_window_s": BASELINE_WINDOW_S,
     }
 }
+CONFIGS = {"product": PRODUCT, "unadmitted": UNADMITTED, "baseline": BASELINE}
 
 
 # ---- traces -----------------------------------------------------------------------------------
@@ -393,6 +400,7 @@ async def _run_phases(
             "peak_max": _mib(max(bench.rss_peak.values())),
         },
         "node_log_problems": scan_logs(bench.network),
+        "stalled_finalizations": count_log_lines(bench.network, "stalled: finalizing it"),
     }
     print(f"[{name}] throughput: {result['throughput']}", flush=True)
     return result
@@ -416,10 +424,20 @@ def scan_logs(network: Network) -> dict[str, Any]:
     return {"counts": dict(counts), "examples": list(examples)}
 
 
+def count_log_lines(network: Network, needle: str) -> int:
+    """Lines of the node logs containing `needle` (a trace finalized as stalled, say)."""
+    return sum(
+        node.log.read_text(encoding="utf-8", errors="replace").count(needle)
+        for node in network.nodes
+    )
+
+
 # ---- report ------------------------------------------------------------------------------------
 
 
-def compute_ratios(product: dict[str, Any], baseline: dict[str, Any]) -> dict[str, float]:
+def compute_ratios(
+    product: dict[str, Any], unadmitted: dict[str, Any], baseline: dict[str, Any]
+) -> dict[str, float]:
     def ratio(a: float, b: float) -> float:
         return round(a / b, 2) if b else float("nan")
 
@@ -430,6 +448,9 @@ def compute_ratios(product: dict[str, Any], baseline: dict[str, Any]) -> dict[st
         "latency_p50_baseline_over_product": ratio(lb["p50_s"], lp["p50_s"]),
         "latency_p95_baseline_over_product": ratio(lb["p95_s"], lp["p95_s"]),
         "throughput_product_over_baseline": ratio(tp["segments_per_s"], tb["segments_per_s"]),
+        "throughput_product_over_unadmitted": ratio(
+            tp["segments_per_s"], unadmitted["throughput"]["segments_per_s"]
+        ),
         "messages_per_segment_baseline_over_product": ratio(
             gb["messages_per_segment"], gp["messages_per_segment"]
         ),
@@ -450,18 +471,20 @@ def compute_targets(product: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def format_table(product: dict[str, Any], baseline: dict[str, Any]) -> str:
-    def row(name: str, path: tuple[str, ...], unit: str) -> tuple[str, str, str]:
+def format_table(configs: dict[str, dict[str, Any]]) -> str:
+    """One column per configuration, in the order given."""
+
+    def row(name: str, path: tuple[str, ...], unit: str) -> tuple[str, ...]:
         def get(figures: dict[str, Any]) -> str:
             value: Any = figures
             for key in path:
                 value = value[key]
             return f"{value}{unit}"
 
-        return name, get(product), get(baseline)
+        return (name, *(get(figures) for figures in configs.values()))
 
     rows = [
-        ("figure", "product", "baseline"),
+        ("figure", *configs),
         row("latency p50", ("latency", "p50_s"), " s"),
         row("latency p95", ("latency", "p95_s"), " s"),
         row("throughput", ("throughput", "segments_per_s"), " seg/s"),
@@ -469,14 +492,21 @@ def format_table(product: dict[str, Any], baseline: dict[str, Any]) -> str:
         row("latency p50 under load", ("throughput", "latency_under_load", "p50_s"), " s"),
         row("unfinished after drain", ("throughput", "unfinished_after_drain"), ""),
         row("wrong verdicts (load)", ("throughput", "verdicts", "wrong"), ""),
+        row("stalled traces finalized", ("stalled_finalizations",), ""),
         row("gossip messages / segment", ("gossip", "messages_per_segment"), ""),
         row("deliveries / segment", ("gossip", "deliveries_per_segment"), ""),
         row("peak RSS, largest node", ("rss_mib", "peak_max"), " MiB"),
         row("CPU s, 5 nodes (window)", ("throughput", "cpu_s_nodes"), ""),
         row("CPU s, Anvil (window)", ("throughput", "cpu_s_anvil"), ""),
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    return "\n".join(f"{a:<{widths[0]}}  {b:>{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(width) if column == 0 else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    )
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -485,16 +515,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trust-e2e-")))
         else:
             workdir = args.workdir.resolve()
-        product = await measure_config("product", PRODUCT, workdir, args)
-        baseline = await measure_config("baseline", BASELINE, workdir, args)
+        configs = {
+            name: await measure_config(name, settings, workdir, args)
+            for name, settings in CONFIGS.items()
+        }
     return {
         "nodes": NODES,
         "segments_per_trace": SEGMENTS,
         "planted_every": PLANTED_EVERY,
-        "product": product,
-        "baseline": baseline,
-        "ratios": compute_ratios(product, baseline),
-        "targets": compute_targets(product),
+        **configs,
+        "ratios": compute_ratios(**configs),
+        "targets": compute_targets(configs["product"]),
         "cpu_count": os.cpu_count(),
         "cpu": cpu_model(),
         "python": platform.python_version(),
@@ -519,7 +550,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     figures = asyncio.run(run(args))
-    print(format_table(figures["product"], figures["baseline"]))
+    print(format_table({name: figures[name] for name in CONFIGS}))
     for name, value in figures["ratios"].items():
         print(f"{name}: {value}x")
     targets = figures["targets"]

@@ -148,10 +148,13 @@ class AuditSettings(_Strict):
     canary_rate: float = Field(default=0.0, ge=0, le=1)
     #: How long this node's first vote of a burst waits for the others to share its message.
     vote_linger_s: float = Field(default=0.05, ge=0, le=1)
-    #: Baseline switches for benchmarks: one message per sealed segment and per vote, and
-    #: phases that last their whole windows. Never what a deployment wants.
+    #: Baseline switches for benchmarks: one message per sealed segment and per vote,
+    #: phases that last their whole windows, and every accepted trace driven at once instead of
+    #: as many as the rounds' pace admits (`node.pipeline.admission`). Never what a deployment
+    #: wants.
     batching: bool = True
     fixed_phases: bool = False
+    adaptive_admission: bool = True
 
     @model_validator(mode="after")
     def _check_review_deadline(self) -> AuditSettings:

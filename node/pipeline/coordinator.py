@@ -23,6 +23,7 @@ from node.chain.errors import ChainError
 from node.chain.ledger import LedgerClient, Submission
 from node.identity import NodeIdentity
 from node.p2p.bridge import P2PNode
+from node.pipeline.admission import AdmissionControl
 from node.pipeline.finalizer import finalize_session
 from node.pipeline.router import GossipRouter, await_phase
 from node.pipeline.session import AuditSession
@@ -48,7 +49,8 @@ from protocol.sortition import compute_committee_size, compute_segment_tier, com
 
 logger = logging.getLogger(__name__)
 
-#: Traces driven at once; the rest wait in the queue.
+#: Traces driven at once at most; the rest wait in the queue (`AdmissionControl` may admit
+#: fewer while the rounds say the network is overloaded).
 MAX_CONCURRENT_TRACES = 128
 #: Pause before retrying a trace whose chain call failed (the chain may be restarting).
 CHAIN_RETRY_S = 2.0
@@ -93,6 +95,7 @@ class CoordinatorService:
         fee_wei: int | None,
         *,
         batching: bool = True,
+        adaptive_admission: bool = True,
     ) -> None:
         """`fee_wei` None: pay the Ledger's minimum fee, read when the service starts."""
         self._store = store
@@ -108,7 +111,9 @@ class CoordinatorService:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._active: set[str] = set()
         self._prepared: dict[str, tuple[Prepared, tuple[Segment, ...]]] = {}
-        self._slots = asyncio.Semaphore(MAX_CONCURRENT_TRACES)
+        self.admission = AdmissionControl(
+            adaptive=adaptive_admission, ceiling=MAX_CONCURRENT_TRACES
+        )
         #: Told of each trace this node finalized or saw final (the canary service).
         self.finalized_listeners: list[Callable[[str], Awaitable[None]]] = []
         router.segment_source = self._segments_for
@@ -128,7 +133,7 @@ class CoordinatorService:
                 if trace_id in self._active:
                     continue
                 self._active.add(trace_id)
-                await self._slots.acquire()
+                await self.admission.acquire()
                 traces.create_task(self._drive(trace_id), name=f"trace-{trace_id[:10]}")
 
     async def _drive(self, trace_id: str) -> None:
@@ -146,7 +151,7 @@ class CoordinatorService:
         finally:
             self._active.discard(trace_id)
             self._prepared.pop(trace_id, None)
-            self._slots.release()
+            self.admission.release()
 
     async def _fail(self, trace_id: str, reason: str) -> None:
         # Already terminal (finalized by a previous life): nothing to record.
@@ -229,6 +234,7 @@ class CoordinatorService:
                 await self._advance(trace_id, TraceState.COMMITTING, round=round_)
                 state = TraceState.COMMITTING
             await await_phase(self._router, session, round_, _REVEAL_OR_CLOSED)
+            self._note_load(session, round_)
             if state is TraceState.COMMITTING:
                 await self._advance(trace_id, TraceState.REVEALING, round=round_)
             await await_phase(self._router, session, round_, _CLOSED)
@@ -239,6 +245,21 @@ class CoordinatorService:
             if round_ == 0:
                 session.adopt_basis(session.round_state(0).reveals[a] for a in revealers)
             round_ += 1
+
+    def _note_load(self, session: AuditSession, round_: int) -> None:
+        signal = session.commit_signal(round_)
+        if signal is None:
+            return
+        before = self.admission.capacity
+        self.admission.on_round(signal)
+        if self.admission.capacity < before:
+            logger.info(
+                "admitting %d traces at once (was %d): a round's commits took %.1f s of %g s",
+                self.admission.capacity,
+                before,
+                signal.commit_delay_s,
+                signal.commit_window_s,
+            )
 
     def _resume_point(self, trace_id: str) -> tuple[int, tuple[str, ...] | None]:
         """(round to run, round-0 basis if round 0 was tallied) from the trace's history."""

@@ -109,7 +109,14 @@ class Pipeline:
             make_judge(settings, llm, reviews, self._observe),
         )
         self.coordinator = CoordinatorService(
-            store, self.router, p2p, ledger, identity, settings.fee_wei, batching=settings.batching
+            store,
+            self.router,
+            p2p,
+            ledger,
+            identity,
+            settings.fee_wei,
+            batching=settings.batching,
+            adaptive_admission=settings.adaptive_admission,
         )
         self.canaries = CanaryService(
             store, self.coordinator.on_trace_accepted, settings.canary_rate, clock_ms=_clock_ms

@@ -370,14 +370,30 @@ async def await_phase(
 
     The pause before each fetch doubles: a vote late because its auditor's node is busy (the
     usual cause under load, not a dropped message) is fetched from everyone at most a few times
-    per round, and the fetches do not add to the load that delayed it.
+    per round, and the fetches do not add to the load that delayed it. A fetch runs beside the
+    wait and is dropped when the phase moves on: asking every peer in turn may take many fetch
+    timeouts, and the round must still close at its window (a coordinator that waited on its
+    fetches instead held its rounds open for minutes under load, until other nodes finalized
+    them as stalled).
     """
     pause = session.timing.fetch_after_s
-    while True:
-        if await session.wait_for_phase(round_, wanted, pause):
-            return session.phase(round_)
-        pause *= 2
-        if session.phase(round_) is Phase.COMMIT:
-            await router.fetch_votes(session, "commit", round_, session.missing_commits(round_))
-        else:
-            await router.fetch_votes(session, "reveal", round_, session.missing_reveals(round_))
+    fetching: asyncio.Task[None] | None = None
+    try:
+        while not await session.wait_for_phase(round_, wanted, pause):
+            pause *= 2
+            if fetching is not None and fetching.done():
+                fetching.result()  # a failed fetch raises here, not silently
+            if fetching is None or fetching.done():
+                fetching = asyncio.create_task(_fetch_missing_votes(router, session, round_))
+        return session.phase(round_)
+    finally:
+        if fetching is not None:
+            fetching.cancel()
+            await asyncio.gather(fetching, return_exceptions=True)
+
+
+async def _fetch_missing_votes(router: GossipRouter, session: AuditSession, round_: int) -> None:
+    if session.phase(round_) is Phase.COMMIT:
+        await router.fetch_votes(session, "commit", round_, session.missing_commits(round_))
+    else:
+        await router.fetch_votes(session, "reveal", round_, session.missing_reveals(round_))

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from node.pipeline.admission import RoundSignal
 from node.pipeline.context import TraceContext
 from protocol.consensus import compute_escalated_tiers, compute_round_assignments
 from protocol.gossip import Phase
@@ -54,6 +55,8 @@ class RoundState:
     reveals: dict[str, Reveal] = field(default_factory=dict)
     #: When the last assigned auditor committed: the reveal window starts then at the latest.
     all_committed_at: float | None = None
+    #: When the latest commit arrived (the coordinator's load signal).
+    last_commit_at: float | None = None
 
 
 class AuditSession:
@@ -158,7 +161,9 @@ class AuditSession:
 
     def record_commit(self, commit: Commit) -> None:
         state = self.round_state(commit.round)
-        state.commits.setdefault(commit.auditor, commit)
+        if commit.auditor not in state.commits:
+            state.commits[commit.auditor] = commit
+            state.last_commit_at = self.clock()
         if state.all_committed_at is None and self.assigned(commit.round) <= state.commits.keys():
             state.all_committed_at = self.clock()
         self.notify()
@@ -166,6 +171,15 @@ class AuditSession:
     def record_reveal(self, reveal: Reveal) -> None:
         self.round_state(reveal.round).reveals.setdefault(reveal.auditor, reveal)
         self.notify()
+
+    def commit_signal(self, round_: int) -> RoundSignal | None:
+        """What the round's commit phase says about the load; None for a round judged by the
+        human tier (a person's pace, not the network's)."""
+        if any(self.segment_tier(round_, s) is Tier.HUMAN for s in self.round_segments(round_)):
+            return None
+        state = self.round_state(round_)
+        delay = None if state.last_commit_at is None else state.last_commit_at - state.started_at
+        return RoundSignal(state.started_at, self.clock(), delay, self.timing.commit_window_s)
 
     def missing_commits(self, round_: int) -> list[str]:
         return sorted(self.assigned(round_) - self.round_state(round_).commits.keys())

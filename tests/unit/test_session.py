@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 
 from node.chain.ledger import Submission
 from node.pipeline.context import TraceContext
+from node.pipeline.router import await_phase
 from node.pipeline.session import AuditSession, Timing
 from protocol.gossip import Phase
 from protocol.hdag import build_hdag
@@ -30,7 +33,9 @@ class Clock:
         return self.now
 
 
-def _session(clock: Clock, timing: Timing = TIMING) -> AuditSession:
+def _session(
+    clock: Callable[[], float], timing: Timing = TIMING, snapshot: tuple[Auditor, ...] = SNAPSHOT
+) -> AuditSession:
     hdag = build_hdag(TRACE)
     layout = compute_segment_layout(hdag)
     submission = Submission(
@@ -43,7 +48,7 @@ def _session(clock: Clock, timing: Timing = TIMING) -> AuditSession:
         snapshot_block=1,
         tx_hash="0x" + "00" * 32,
     )
-    context = TraceContext(submission, SNAPSHOT, compute_layout_tiers(layout, SNAPSHOT))
+    context = TraceContext(submission, snapshot, compute_layout_tiers(layout, snapshot))
     return AuditSession(context, DEVNET, timing, clock)
 
 
@@ -160,3 +165,65 @@ def test_round_one_judges_an_abstained_segment_at_the_tier_it_escalated_to() -> 
         assert session.segment_tier(1, segment) is expected, segment
         assert session.segment_tier(0, segment) is tier
     assert moved, "this seed draws someone for an operation"
+
+
+def test_the_load_signal_is_the_last_commit_that_arrived() -> None:
+    clock = Clock()
+    session = _session(clock)
+    session.mark_dispatched(0)
+    assigned = sorted(session.assigned(0))
+    clock.now += 1.5
+    session.record_commit(_commit(session, assigned[0]))
+    clock.now += 2.0
+    session.record_commit(_commit(session, assigned[0]))  # a duplicate is not an arrival
+    signal = session.commit_signal(0)
+    assert signal is not None
+    assert (signal.started_at, signal.commit_delay_s, signal.finished_at) == (100.0, 1.5, 103.5)
+    assert signal.commit_window_s == TIMING.commit_window_s
+
+
+def test_a_round_without_commits_gives_no_delay() -> None:
+    session = _session(Clock())
+    session.mark_dispatched(0)
+    signal = session.commit_signal(0)
+    assert signal is not None and signal.commit_delay_s is None
+
+
+def test_a_round_judged_by_the_human_tier_is_no_load_signal() -> None:
+    humans = tuple(
+        Auditor(address=a.address, stake=a.stake, tiers=(Tier.CHECKER, Tier.LLM, Tier.HUMAN))
+        for a in SNAPSHOT
+    )
+    session = _session(Clock(), snapshot=humans)
+    assert Tier.HUMAN in session.context.tiers
+    session.mark_dispatched(0)
+    assert session.commit_signal(0) is None
+
+
+class _StuckFetches:
+    """A router whose fetches never answer (every peer overloaded)."""
+
+    def __init__(self) -> None:
+        self.fetches = 0
+        self.cancelled = 0
+
+    async def fetch_votes(self, *_: object) -> None:
+        self.fetches += 1
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+
+async def test_a_round_closes_at_its_window_while_a_fetch_hangs() -> None:
+    timing = Timing(commit_window_s=0.3, reveal_window_s=0.3, fetch_after_s=0.05)
+    session = _session(time.monotonic, timing)
+    session.mark_dispatched(0)
+    router = _StuckFetches()
+    phase = await asyncio.wait_for(
+        await_phase(router, session, 0, frozenset({Phase.REVEAL, Phase.CLOSED})),  # type: ignore[arg-type]
+        timeout=5,
+    )
+    assert phase is Phase.CLOSED  # nobody committed: the commit window closed the round
+    assert router.fetches == 1 and router.cancelled == 1
