@@ -3,8 +3,10 @@
 Five levels (design, HDAG): one goal over the whole text; strategies and tactics grouping
 contiguous runs of steps at cue phrases; the steps of `protocol.text`; the operations of
 `protocol.operations`. Dependencies follow numbers: a node uses an earlier node's result when
-that result reappears in it and was not given in the problem. Every dependency points to a node
-that starts earlier in the text, so the graph is acyclic by construction.
+that result reappears in it and was not given in the problem. They also follow labelled states:
+a step that states `stack: ( <` uses the stack the nearest earlier step stating a stack left.
+Every dependency points to a node that starts earlier in the text, so the graph is acyclic by
+construction.
 """
 
 from __future__ import annotations
@@ -70,6 +72,14 @@ _PLAN_CUE = re.compile(
     + r"|on\s+second\s+thought\b|let\s+me\s+re|(?:let[’']s|let\s+us)\s+(?:verify|check|double"
     + r"|re)|to\s+(?:verify|check|confirm)\b|verif(?:y|ication)\b)",
     re.IGNORECASE,
+)
+#: Labels of a state that steps restate as they update it (`( ; stack: ( <`, `stack: empty`).
+STATE_LABELS = ("stack",)
+# `label: value` with a value on the same line, where the label opens a line of the step or
+# follows a ";": prose such as "Step 1:" or "Therefore:" is never a state, whatever the label.
+_STATE = re.compile(
+    r"(?:^|;)[^\S\n]*(" + "|".join(map(re.escape, STATE_LABELS)) + r")[^\S\n]*:[^\S\n]*\S",
+    re.IGNORECASE | re.MULTILINE,
 )
 # "=" as a relation, not part of "<=", ">=", "!=", "==" or an arrow.
 _EQUALS = re.compile(r"(?<![<>!=])=(?![=>])")
@@ -180,11 +190,35 @@ def compute_operation_values(text: str, operation: Span) -> tuple[frozenset[str]
 def compute_step_dependencies(
     text: str, problem: str, layout: HdagLayout
 ) -> tuple[tuple[int, ...], ...]:
-    """Per step, the earlier steps whose results (not given in the problem) it mentions."""
+    """Per step, the earlier steps whose results (not given in the problem) it mentions, and
+    for each labelled state it states, the nearest earlier step stating that state."""
     given = frozenset(compute_numbers(problem))
     uses = [frozenset(compute_numbers(text, step.start, step.end)) for step in layout.steps]
     results = [_compute_step_results(text, layout, index) - given for index in range(len(uses))]
-    return _link_by_values(uses, results)
+    by_value = _link_by_values(uses, results)
+    by_state = compute_state_dependencies(text, layout.steps)
+    return tuple(
+        tuple(sorted({*values, *states})) for values, states in zip(by_value, by_state, strict=True)
+    )
+
+
+def compute_state_labels(text: str, step: Span) -> frozenset[str]:
+    """The `STATE_LABELS` (lower case) whose value `step` states as `label: value`, the label
+    opening a line of the step or following a ";"; empty for a step stating none."""
+    found = _STATE.finditer(text[step.start : step.end])
+    return frozenset(match.group(1).lower() for match in found)
+
+
+def compute_state_dependencies(text: str, steps: Sequence[Span]) -> tuple[tuple[int, ...], ...]:
+    """Per step, for each state label it states, the nearest earlier step stating that label:
+    the state it updates is the one that step left."""
+    latest: dict[str, int] = {}
+    links: list[tuple[int, ...]] = []
+    for index, step in enumerate(steps):
+        labels = compute_state_labels(text, step)
+        links.append(tuple(sorted({latest[label] for label in labels if label in latest})))
+        latest.update(dict.fromkeys(labels, index))
+    return tuple(links)
 
 
 def _compute_step_results(text: str, layout: HdagLayout, index: int) -> frozenset[str]:

@@ -6,7 +6,9 @@ import pytest
 
 from auditors.checkers import DyckChecker
 from auditors.checkers.dyck import compute_input_states, parse_stack
-from protocol.models import Level, Segment, Tier, Vote
+from protocol.hdag import build_hdag
+from protocol.models import Level, Segment, Tier, Trace, Vote
+from protocol.segments import build_segments
 
 ZERO = "0x" + "0" * 64
 PROBLEM = "( < < > [ ]"
@@ -92,3 +94,25 @@ def test_closing_follows_the_final_stack_stated_in_the_same_text() -> None:
     text = 'The final stack is "[".\nSo the answer is ]'
     assert judge(text, problem="no input") is Vote.VALID
     assert judge('The final stack is "[".\nSo the answer is )', problem="-") is Vote.INVALID
+
+
+def test_a_step_segment_is_judged_through_the_state_it_depends_on() -> None:
+    # The problem is no bracket sequence, so only the previous stack can judge a transition.
+    trace = Trace(
+        problem="Close the brackets the sequence leaves open.",
+        steps=("stack: empty", "( ; stack: (", "< ; stack: ( <", "> ; stack: ( <"),
+    )
+    hdag = build_hdag(trace)
+    segments = build_segments(trace, hdag, [Tier.CHECKER] * len(hdag.nodes))
+    steps = [segment for segment in segments if segment.level is Level.STEP]
+    assert [segment.context for segment in steps] == [
+        (),
+        ("stack: empty",),
+        ("( ; stack: (",),
+        ("< ; stack: ( <",),
+    ]
+    votes = [DyckChecker().judge(segment).vote for segment in steps[1:]]
+    assert votes == [Vote.VALID, Vote.VALID, Vote.INVALID]
+    # Without its context the false transition cannot be judged at all.
+    alone = steps[-1].model_copy(update={"context": ()})
+    assert DyckChecker().judge(alone).vote is Vote.ABSTAIN

@@ -11,6 +11,7 @@ from protocol.hdag import (
     MAX_TACTIC_STEPS,
     build_hdag,
     compute_canonical_key,
+    compute_state_labels,
 )
 from protocol.hdag_validation import is_valid_hdag, validate_hdag
 from protocol.ids import compute_node_id, compute_trace_id
@@ -122,6 +123,82 @@ def test_tactic_and_strategy_dependencies_are_lifted_from_steps() -> None:
     assert first.deps == ()
 
 
+DYCK = Trace(
+    problem="Complete the sequence: ( < >",
+    steps=(
+        "We keep track of the stack.",
+        "stack: empty",
+        "( ; stack: (",
+        "< ; stack: ( <",
+        "Then we read the closing bracket.",
+        "> ; stack: (",
+        'The final stack is "(".',
+    ),
+)
+
+
+def _step_deps(hdag: Hdag) -> list[list[int]]:
+    """Per step, the indices of the steps it depends on."""
+    steps = _by_level(hdag, Level.STEP)
+    index = {step.id: i for i, step in enumerate(steps)}
+    return [[index[dep] for dep in step.deps] for step in steps]
+
+
+def test_a_step_stating_a_state_depends_on_the_last_step_stating_it() -> None:
+    hdag = build_hdag(DYCK)
+    validate_hdag(hdag, DYCK)
+    # Prose, even about the stack, states no state; step 5 skips the prose line back to step 3.
+    assert _step_deps(hdag) == [[], [], [1], [2], [], [3], []]
+
+
+def test_state_dependencies_are_lifted_to_tactics() -> None:
+    steps = tuple(f"{'(' * n} ; stack: {' '.join('(' * n)}" for n in range(1, 6))
+    hdag = build_hdag(Trace(problem="p", steps=("stack: empty", *steps)))
+    first, second = _by_level(hdag, Level.TACTIC)
+    assert second.deps == (first.id,)
+    assert hdag.claim_text(first) == "((( ; stack: ( ( ("
+
+
+def test_state_and_number_dependencies_join() -> None:
+    trace = Trace(problem="p", steps=("First, 2 + 3 = 5.", "stack: empty", "It is 5; stack: ("))
+    assert _step_deps(build_hdag(trace)) == [[], [], [0, 1]]
+
+
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        ("( ; stack: ( <", {"stack"}),
+        ("stack: empty", {"stack"}),
+        ("  Stack : [ {", {"stack"}),
+        ("We read it.\n< ; stack: <", {"stack"}),
+        ("stack:", set()),
+        ("stack:\n( <", set()),
+        ("The stack: ( <", set()),
+        ("We keep track of the stack configuration.", set()),
+        ('The final stack is "( <".', set()),
+        ("Step 1: Compute the area.", set()),
+        ("Therefore: the answer is 12.", set()),
+        ("**Step 2:** We have: x = 3; so: y = 4.", set()),
+        ("overstack: (", set()),
+    ],
+)
+def test_state_labels_are_read_conservatively(text: str, labels: set[str]) -> None:
+    assert compute_state_labels(text, Span(start=0, end=len(text))) == labels
+
+
+def test_prose_with_colons_gets_no_state_dependency() -> None:
+    trace = Trace(
+        problem="A square has side 3. What is its area?",
+        steps=(
+            "Step 1: Recall the formula: the area is the side squared.",
+            "Step 2: Substitute: the area is three squared.",
+            "Therefore: the area is nine.",
+            "**Final Answer:** nine",
+        ),
+    )
+    assert _step_deps(build_hdag(trace)) == [[], [], [], []]
+
+
 def test_claims() -> None:
     hdag = build_hdag(ARITH)
     (goal,) = _by_level(hdag, Level.GOAL)
@@ -175,7 +252,7 @@ def test_free_text_trace_builds_a_valid_hdag() -> None:
     assert len(_by_level(hdag, Level.STEP)) == 3
 
 
-@pytest.mark.parametrize("trace", [ARITH, TWO_PLANS, NO_DEPS])
+@pytest.mark.parametrize("trace", [ARITH, TWO_PLANS, NO_DEPS, DYCK])
 def test_built_hdags_are_valid(trace: Trace) -> None:
     hdag = build_hdag(trace)
     validate_hdag(hdag, trace)

@@ -16,8 +16,8 @@ from protocol.models import Hdag, Level, Trace
 from protocol.operations import extract_operations
 from protocol.text import compute_claim_span, split_steps
 
-# Pieces that exercise the rules: cues, equalities, math delimiters, abbreviations, numbers,
-# blank lines and whitespace-only runs, non-ASCII letters and unusual whitespace.
+# Pieces that exercise the rules: cues, equalities, stack states, math delimiters, abbreviations,
+# numbers, blank lines and whitespace-only runs, non-ASCII letters and unusual whitespace.
 FRAGMENTS = (
     "First, ",
     "Next, ",
@@ -32,6 +32,8 @@ FRAGMENTS = (
     "32 + 50 = 82 degrees",
     '"a" < "b" < "c"',
     "==> ",
+    "stack: empty",
+    "( ; stack: ( <",
     "\\frac{1}{2} \\times 4 = 2",
     "$x^2 = 9$",
     "$5",

@@ -100,6 +100,22 @@ RECORDS: list[dict[str, Any]] = [
         "label": -1,
     },
     {
+        "id": "vector-dyck-1",
+        "source": "vectors",
+        "problem": "Complete the rest of the sequence, making sure that the parentheses are "
+        "closed properly. Input: ( < >",
+        "steps": [
+            "We should process each input one by one and keep track of the stack configuration.",
+            "stack: empty",
+            "( ; stack: (",
+            "< ; stack: ( <",
+            "> ; stack: (",
+            'Now, we have reached the end. The final stack is "(".',
+            "So the answer is )",
+        ],
+        "label": -1,
+    },
+    {
         "id": "vector-free-text",
         "source": "vectors",
         "problem": "Is 91 prime?",
