@@ -42,6 +42,7 @@ from typing import Any
 
 from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
 
+from devnet.finality import FinalityWatcher
 from devnet.network import Network, start_network, stop_network
 from node.chain import ChainClient
 from node.chain.ledger import LedgerClient
@@ -64,8 +65,6 @@ DEFAULT_SAMPLES = 20
 DEFAULT_IN_FLIGHT = 32
 #: Latency traces audited before sampling starts (imports, first connections, caches).
 WARMUP_TRACES = 2
-#: How often the chain is polled for `VerdictFinalized` events.
-POLL_S = 0.02
 RSS_SAMPLE_S = 1.0
 #: A trace not final this long after its submission counts as unfinished (the nodes' own stall
 #: timeout is 60 s).
@@ -140,41 +139,6 @@ def generate_traces(first_index: int) -> Iterator[BenchTrace]:
         trace = compute_trace(index)
         if is_ten_segments(trace):
             yield trace
-
-
-# ---- the chain: when each trace became final --------------------------------------------------
-
-
-class FinalityWatcher:
-    """Polls the Ledger's `VerdictFinalized` events and notes when each trace was seen final."""
-
-    def __init__(self, ledger: LedgerClient, from_block: int) -> None:
-        self.ledger = ledger
-        self.seen_at: dict[str, float] = {}
-        self._next_block = from_block
-        self._waiters: dict[str, asyncio.Event] = {}
-
-    async def run(self) -> None:
-        while True:
-            head = await self.ledger.chain.block_number()
-            if head >= self._next_block:
-                found = await self.ledger.finalizations(self._next_block, head)
-                now = time.perf_counter()
-                for event in found:
-                    self.seen_at.setdefault(event.trace_id, now)
-                    self._waiter(event.trace_id).set()
-                self._next_block = head + 1
-            await asyncio.sleep(POLL_S)
-
-    def _waiter(self, trace_id: str) -> asyncio.Event:
-        return self._waiters.setdefault(trace_id, asyncio.Event())
-
-    async def wait(self, trace_id: str, timeout_s: float) -> float | None:
-        """When the trace was seen final, or None if not within `timeout_s`."""
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout_s):
-                await self._waiter(trace_id).wait()
-        return self.seen_at.get(trace_id)
 
 
 # ---- the nodes ---------------------------------------------------------------------------------

@@ -55,11 +55,13 @@ from typing import Any
 
 from checkers_offline import DATA_DIR, judge_trace  # benchmarks/ is sys.path[0]
 from checkers_offline import _outcome as compute_outcome
-from e2e import FinalityWatcher, scan_logs
+from e2e import scan_logs
 from eth_typing import HexStr
 from machine import cpu_model
 
 from auditors.checkers import Tier1Checker
+from devnet.evaluation.metrics import compute_f1, compute_share
+from devnet.finality import FinalityWatcher
 from devnet.network import Network, start_network, stop_network
 from node.chain import ChainClient
 from node.chain.ledger import LedgerClient
@@ -306,29 +308,17 @@ def compute_offline(records: Sequence[Record]) -> list[dict[str, int]]:
     ]
 
 
-def _share(hits: int, total: int) -> float | None:
-    return round(hits / total, 4) if total else None
-
-
-def compute_f1(on_erroneous: float | None, on_correct: float | None) -> float | None:
-    if on_erroneous is None or on_correct is None:
-        return None
-    if on_erroneous + on_correct == 0:
-        return 0.0
-    return round(2 * on_erroneous * on_correct / (on_erroneous + on_correct), 4)
-
-
 def score(predicted: Sequence[int | None], labels: Sequence[int]) -> dict[str, Any]:
     pairs = list(zip(predicted, labels, strict=True))
     erroneous = [(p, label) for p, label in pairs if label >= 0]
     correct = [(p, label) for p, label in pairs if label < 0]
-    on_erroneous = _share(sum(p == label for p, label in erroneous), len(erroneous))
-    on_correct = _share(sum(p == -1 for p, _ in correct), len(correct))
+    on_erroneous = compute_share(sum(p == label for p, label in erroneous), len(erroneous))
+    on_correct = compute_share(sum(p == -1 for p, _ in correct), len(correct))
     outcomes = Counter(
         "unfinished" if p is None else compute_outcome(p, label) for p, label in pairs
     )
     return {
-        "first_mistake_accuracy": _share(sum(p == label for p, label in pairs), len(pairs)),
+        "first_mistake_accuracy": compute_share(sum(p == label for p, label in pairs), len(pairs)),
         "accuracy_erroneous": on_erroneous,
         "accuracy_correct": on_correct,
         "f1": compute_f1(on_erroneous, on_correct),

@@ -22,6 +22,18 @@ from typing import Any, TextIO
 from devnet.chain import DEFAULT_DEVNET_DIR, DevnetError, load_deployment, start_chain, stop_chain
 from devnet.demo import DemoError, audit_examples, run_demo
 from devnet.deployment import MAX_DEV_AUDITORS, Deployment
+from devnet.evaluation import (
+    AUDITOR_KINDS,
+    DEFAULT_EVAL_IN_FLIGHT,
+    DEFAULT_EVAL_NODES,
+    DEFAULT_EVAL_TRACE_TIMEOUT_S,
+    DEFAULT_JUDGE_ACCURACY,
+    STRATEGIES,
+    EvalError,
+    EvalOptions,
+    format_eval_metrics,
+    run_evaluation,
+)
 from devnet.network import NETWORK_FILE, Network, start_network, stop_network
 from node.chain import ChainClient, ChainError
 from node.chain.ledger import LedgerClient, OnChainVerdict
@@ -410,6 +422,70 @@ def _add_verdict_command(commands: Any) -> None:
     verdict.set_defaults(handler=command_verdict)
 
 
+def command_eval(args: argparse.Namespace, out: TextIO) -> int:
+    options = EvalOptions(
+        records=Path(args.file).resolve(),
+        out=Path(args.out).resolve(),
+        nodes=args.nodes,
+        devnet=None if args.devnet is None else Path(args.devnet).resolve(),
+        limit=args.limit,
+        seed=args.seed,
+        in_flight=args.in_flight,
+        trace_timeout_s=args.trace_timeout,
+        auditors=args.auditors,
+        byzantine=args.byzantine,
+        strategy=args.strategy,
+        judge_accuracy=args.judge_accuracy,
+    )
+    document = asyncio.run(run_evaluation(options))
+    out.write(format_eval_metrics(document["metrics"]) + f"\nwritten {options.out}\n")
+    return 0
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
+    return value
+
+
+def _add_eval_command(commands: Any) -> None:
+    evaluate = commands.add_parser(
+        "eval", help="audit a labelled JSONL file on a devnet and score the on-chain verdicts"
+    )
+    evaluate.add_argument("file", help="JSONL of records {id, problem, steps, label}")
+    evaluate.add_argument("--out", required=True, help="result JSON (an earlier one is resumed)")
+    evaluate.add_argument(
+        "--nodes", type=int, default=DEFAULT_EVAL_NODES, help="node processes (1-9, default 5)"
+    )
+    evaluate.add_argument("--devnet", help="reuse the running node network of this directory")
+    evaluate.add_argument("--limit", type=_positive_int, help="K records evenly spaced")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the nodes' randomness")
+    evaluate.add_argument("--in-flight", type=_positive_int, default=DEFAULT_EVAL_IN_FLIGHT)
+    evaluate.add_argument(
+        "--trace-timeout", type=float, default=DEFAULT_EVAL_TRACE_TIMEOUT_S, help="seconds"
+    )
+    evaluate.add_argument("--auditors", choices=AUDITOR_KINDS, default="tier1")
+    evaluate.add_argument(
+        "--byzantine", type=_fraction, default=0.0, help="adversarial share of the stake"
+    )
+    evaluate.add_argument("--strategy", choices=STRATEGIES, default="flip")
+    evaluate.add_argument(
+        "--judge-accuracy",
+        type=_fraction,
+        default=DEFAULT_JUDGE_ACCURACY,
+        help="accuracy of one vote assumed by the verdict probability (default %(default)s)",
+    )
+    evaluate.set_defaults(handler=command_eval)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trustnode", description="TRUST node: decentralized auditing of LLM reasoning."
@@ -428,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_devnet_commands(commands)
     _add_verdict_command(commands)
     _add_node_commands(commands)
+    _add_eval_command(commands)
     return parser
 
 
@@ -439,7 +516,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args, sys.stdout)
-    except (TraceFileError, CliError, ProtocolError, DevnetError, DemoError, ChainError) as exc:
+    except (
+        TraceFileError,
+        CliError,
+        ProtocolError,
+        DevnetError,
+        DemoError,
+        ChainError,
+        EvalError,
+    ) as exc:
         print(f"trustnode: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:

@@ -334,6 +334,16 @@ class ChainClient:
             logs=tuple(raw["logs"]),
         )
 
+    async def transaction_input(self, tx_hash: str) -> bytes:
+        """The calldata a mined transaction carried."""
+        sent = await self._with_retries(lambda: self.w3.eth.get_transaction(HexStr(tx_hash)))
+        return bytes(sent["input"])
+
+    async def gas_used(self, tx_hash: str) -> int:
+        """Gas a mined transaction used, from its receipt."""
+        raw = await self._with_retries(lambda: self.w3.eth.get_transaction_receipt(HexStr(tx_hash)))
+        return int(raw["gasUsed"])
+
     async def _explain_failure(
         self, tx_hash: str, block_number: int, gas_used: int
     ) -> TransactionRevertedError:

@@ -16,9 +16,18 @@ from contracts import load_artifact
 from node.chain.client import ChainClient, Receipt, Sender, checksum
 from protocol.eip712 import compute_rationales_hash
 from protocol.encoding import from_hex, to_hex
-from protocol.models import Auditor, Reveal, SegmentVerdict, Tier, TraceVerdict, VoteEntry
+from protocol.models import (
+    Auditor,
+    Reveal,
+    SegmentVerdict,
+    Tier,
+    TraceVerdict,
+    Vote,
+    VoteEntry,
+)
 from protocol.rounds import RoundAbsence
 
+ZERO_HASH = "0x" + "00" * 32
 #: The Ledger stores "no first error" as type(uint32).max.
 NO_FIRST_ERROR = 2**32 - 1
 
@@ -102,6 +111,22 @@ def pack_votes(votes: Sequence[VoteEntry]) -> bytes:
     )
 
 
+def unpack_votes(packed: bytes) -> tuple[VoteEntry, ...]:
+    """The inverse of `pack_votes`. Per-vote rationale hashes are not on-chain (only their
+    combined commitment is), so each entry carries the zero hash."""
+    if len(packed) % 7:
+        raise ValueError(f"packed votes are 7 bytes each, not {len(packed)} bytes in all")
+    return tuple(
+        VoteEntry(
+            segment=int.from_bytes(packed[at : at + 4], "big"),
+            vote=Vote(packed[at + 4]),
+            confidence=int.from_bytes(packed[at + 5 : at + 7], "big"),
+            rationale=ZERO_HASH,
+        )
+        for at in range(0, len(packed), 7)
+    )
+
+
 def _reveal_tuple(reveal: Reveal) -> tuple[Any, ...]:
     return (
         checksum(reveal.auditor),
@@ -116,6 +141,21 @@ def _reveal_tuple(reveal: Reveal) -> tuple[Any, ...]:
 def sort_reveals(reveals: Sequence[Reveal]) -> list[Reveal]:
     """The order `finalize` requires: by round, then auditor address."""
     return sorted(reveals, key=lambda reveal: (reveal.round, int(reveal.auditor, 16)))
+
+
+def _reveal_of(trace_id: str, raw: Any) -> Reveal:
+    """One `SignedReveal` argument of `finalize`, as decoded by web3 (a tuple or a mapping)."""
+    auditor, round_, votes, _rationales, salt, signature = (
+        raw.values() if isinstance(raw, Mapping) else raw
+    )
+    return Reveal(
+        trace_id=trace_id,
+        round=int(round_),
+        auditor=str(auditor).lower(),
+        votes=unpack_votes(bytes(votes)),
+        salt=to_hex(bytes(salt)),
+        signature=to_hex(bytes(signature)),
+    )
 
 
 def _submission(log: Mapping[str, Any]) -> Submission:
@@ -287,6 +327,16 @@ class LedgerClient:
             )
             for log in logs
         ]
+
+    async def finalized_reveals(self, finalization: Finalization) -> tuple[Reveal, ...]:
+        """The reveals the finalizing transaction carried, decoded from its calldata: what the
+        contract tallied, readable by anyone. Votes carry zero rationale hashes (see
+        `unpack_votes`)."""
+        calldata = await self.chain.transaction_input(finalization.tx_hash)
+        function, arguments = self.ledger.decode_function_input(calldata)
+        if function.fn_name != "finalize":
+            raise ValueError(f"{finalization.tx_hash} called {function.fn_name}, not finalize")
+        return tuple(_reveal_of(finalization.trace_id, raw) for raw in arguments["reveals"])
 
     async def settings(self) -> LedgerSettings:
         min_fee = await self.chain.call(self.ledger.functions.minFee())

@@ -11,8 +11,10 @@ from auditors.checkers.numeric import evaluate_expression
 from protocol.models import Level, Segment, Tier, Vote
 
 ZERO = "0x" + "0" * 64
-#: Generous wall-clock bound for one judgement on a slow CI machine.
-SECONDS = 2.0
+#: Generous bound on the CPU seconds of one judgement. CPU time, not wall-clock time: other
+#: processes on a loaded machine stretch the wall clock (3.4 s was seen at a load of 6 on two
+#: cores) but not the work the checker does, which is what this bound is about.
+CPU_SECONDS = 2.0
 
 HOSTILE = [
     "9^9^9^9 = 1",
@@ -51,9 +53,9 @@ def make_segment(text: str, level: Level = Level.STEP) -> Segment:
 @pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
 @pytest.mark.parametrize("level", [Level.STEP, Level.OPERATION])
 def test_hostile_text_is_judged_quickly_without_raising(text: str, level: Level) -> None:
-    started = time.perf_counter()
+    started = time.process_time()
     judgement = Tier1Checker().judge(make_segment(text, level))
-    assert time.perf_counter() - started < SECONDS
+    assert time.process_time() - started < CPU_SECONDS
     assert judgement.vote in (Vote.ABSTAIN, Vote.VALID, Vote.INVALID)
 
 

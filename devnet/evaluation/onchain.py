@@ -1,0 +1,111 @@
+"""What the chain says about one evaluated trace, and what follows from it for anyone.
+
+The verdict and first error are the Ledger's (`verdictOf`). The finalizing transaction's
+calldata holds every reveal the contract tallied, and the `TraceSubmitted` event the seed, k and
+layout: with the stake snapshot at the submission block and the record's own HDAG, the protocol
+recomputes the whole audit (`compute_audit_outcome`, as the contract did), which gives the
+segment tallies behind the verdict probability and the committees behind the exposure figures.
+The recomputed verdict must equal the stored one, or the reading is refused.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from node.chain.ledger import LedgerClient
+from node.pipeline.context import ChainContext
+from protocol.consensus import (
+    AuditOutcome,
+    SegmentTally,
+    compute_audit_outcome,
+    compute_verdict_probability,
+)
+from protocol.exposure import ExposureFigures, compute_exposure
+from protocol.hdag import build_hdag
+from protocol.models import Hdag, Trace, TraceVerdict
+from protocol.params import DEVNET, ProtocolParams
+from protocol.segments import compute_visible_spans
+
+
+class ChainReadingError(Exception):
+    """The chain's record of a trace is missing or disagrees with its recomputation."""
+
+
+@dataclass(frozen=True)
+class ChainReading:
+    verdict: TraceVerdict
+    #: The Ledger's first error when FLAWED, else -1.
+    predicted_first_error: int
+    #: P(trace is SOUND) from the final tallies (`compute_verdict_probability`).
+    probability: float
+    #: Gas of the submit plus the finalize transaction.
+    gas: int
+    exposure: ExposureFigures
+
+
+async def read_trace(
+    ledger: LedgerClient,
+    context: ChainContext,
+    trace: Trace,
+    trace_id: str,
+    judge_accuracy_bps: int,
+    params: ProtocolParams = DEVNET,
+) -> ChainReading:
+    """Read a finalized trace back from the chain (ChainReadingError if it is not final)."""
+    verdict = await ledger.verdict_of(trace_id)
+    finalizations = await ledger.finalizations(context.from_block, trace_id=trace_id)
+    trace_context = await context.load(trace_id)
+    if not verdict.is_final or not finalizations or trace_context is None:
+        raise ChainReadingError(f"trace {trace_id} is not finalized on-chain")
+    reveals = await ledger.finalized_reveals(finalizations[0])
+    hdag = build_hdag(trace)
+    submission = trace_context.submission
+    outcome = compute_audit_outcome(
+        submission.seed,
+        trace_context.tiers,
+        submission.k,
+        trace_context.snapshot,
+        reveals,
+        params,
+        hdag,
+    )
+    if (outcome.trace_verdict, outcome.first_error) != (verdict.verdict, verdict.first_error):
+        raise ChainReadingError(
+            f"trace {trace_id}: the Ledger stores {verdict.verdict.name} at "
+            f"{verdict.first_error}, its reveals give {outcome.trace_verdict.name} at "
+            f"{outcome.first_error}"
+        )
+    gas = await ledger.chain.gas_used(submission.tx_hash)
+    gas += await ledger.chain.gas_used(finalizations[0].tx_hash)
+    stakes = {auditor.address: auditor.stake for auditor in trace_context.snapshot}
+    return ChainReading(
+        verdict=verdict.verdict,
+        predicted_first_error=verdict.first_error,
+        probability=compute_verdict_probability(compute_final_tallies(outcome), judge_accuracy_bps),
+        gas=gas,
+        exposure=compute_audit_exposure(hdag, outcome, stakes, params),
+    )
+
+
+def compute_final_tallies(outcome: AuditOutcome) -> list[SegmentTally]:
+    """Each segment's tally in the last round that judged it."""
+    last = dict(outcome.tallies[0])
+    last.update(outcome.tallies[1])
+    return [last[segment] for segment in sorted(last)]
+
+
+def compute_audit_exposure(
+    hdag: Hdag, outcome: AuditOutcome, stakes: dict[str, int], params: ProtocolParams
+) -> ExposureFigures:
+    """Exposure over every round's committees: an assigned auditor was sent the segment."""
+    assigned: defaultdict[int, set[str]] = defaultdict(set)
+    for (_, segment), committee in outcome.assignments.items():
+        assigned[segment].update(committee)
+    return compute_exposure(
+        len(hdag.text),
+        [compute_visible_spans(hdag, node) for node in hdag.nodes],
+        {segment: sorted(auditors) for segment, auditors in assigned.items()},
+        stakes,
+        params.exposure_budget_bps,
+    )

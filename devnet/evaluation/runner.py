@@ -1,0 +1,352 @@
+"""`trustnode eval`: audit a labelled JSONL file through a real devnet and score the verdicts.
+
+Every record is submitted through a node's `audit_submitTrace` (round-robin, up to `in_flight`
+at once), its `VerdictFinalized` event awaited, and its verdict, first error, gas, verdict
+probability and exposure read back from the chain (`onchain.read_trace`), never from a node's
+database. The result file is rewritten (atomically) as records finish, so an interrupted run
+resumes from it: records already final there are not submitted again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from devnet.deployment import DEFAULT_STAKES_ETH
+from devnet.evaluation.metrics import summarize
+from devnet.evaluation.onchain import ChainReadingError, read_trace
+from devnet.evaluation.progress import Progress
+from devnet.finality import FinalityWatcher
+from devnet.network import NETWORK_FILE, Network, start_network, stop_network
+from node.chain import ChainClient
+from node.chain.ledger import LedgerClient
+from node.pipeline.context import ChainContext
+from node.rpc_client import RpcClient, RpcClientError
+from node.tracefile import read_traces
+from protocol.encoding import keccak
+from protocol.ids import compute_trace_id
+from protocol.models import Trace
+from protocol.params import BASIS_POINTS
+
+Strategy = Literal["flip", "random", "always-valid", "copycat", "collude"]
+STRATEGIES: tuple[Strategy, ...] = ("flip", "random", "always-valid", "copycat", "collude")
+AUDITOR_KINDS = ("tier1", "tier1+llm")
+DEFAULT_NODES = 5
+DEFAULT_IN_FLIGHT = 16
+DEFAULT_TRACE_TIMEOUT_S = 600.0
+#: Accuracy assumed of one vote when turning tallies into P(SOUND) (`--judge-accuracy`).
+DEFAULT_JUDGE_ACCURACY = 0.8
+#: The result file is rewritten at most this often while records finish (and at the end).
+SAVE_EVERY_S = 2.0
+RESULT_FORMAT = "trustnode-eval/1"
+
+
+class EvalError(Exception):
+    """The evaluation cannot run as asked; the message is one complete line."""
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    records: Path
+    out: Path
+    nodes: int = DEFAULT_NODES
+    devnet: Path | None = None
+    limit: int | None = None
+    seed: int = 0
+    in_flight: int = DEFAULT_IN_FLIGHT
+    trace_timeout_s: float = DEFAULT_TRACE_TIMEOUT_S
+    auditors: str = "tier1"
+    byzantine: float = 0.0
+    strategy: Strategy = "flip"
+    judge_accuracy: float = DEFAULT_JUDGE_ACCURACY
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    record_id: str
+    label: int
+    trace: Trace
+    trace_id: str
+
+
+@dataclass
+class Adversaries:
+    """The nodes given the adversarial strategy and the share of the stake they hold."""
+
+    nodes: list[int] = field(default_factory=list)
+    stake_fraction: float = 0.0
+    strategy: str | None = None
+    stakes_eth: list[int] = field(default_factory=list)
+
+
+# ---- input -------------------------------------------------------------------------------------
+
+
+def load_eval_records(path: Path, limit: int | None) -> list[EvalRecord]:
+    """Labelled records of `path` (TraceFileError on a bad one); `limit` takes that many evenly
+    spaced through the file (the development files list their correct records first)."""
+    records: list[EvalRecord] = []
+    seen: set[str] = set()
+    for found in read_traces(path):
+        trace = found.trace
+        if trace.record_id is None or trace.label is None:
+            raise EvalError(f"{found.where}: an evaluation record needs an 'id' and a 'label'")
+        if trace.record_id in seen:
+            raise EvalError(f"{found.where}: record id {trace.record_id!r} appears twice")
+        seen.add(trace.record_id)
+        records.append(EvalRecord(trace.record_id, trace.label, trace, compute_trace_id(trace)))
+    if not records:
+        raise EvalError(f"{path}: no records")
+    if limit is not None and limit < len(records):
+        records = [records[i * len(records) // limit] for i in range(limit)]
+    return records
+
+
+# ---- the devnet --------------------------------------------------------------------------------
+
+
+def compute_adversaries(stakes_eth: Sequence[int], fraction: float) -> tuple[int, ...]:
+    """Node indices (1-based) whose stake sum is the largest not above `fraction` of the total;
+    among equal sums the fewest nodes, then the lowest indices (the choice is deterministic)."""
+    target = fraction * sum(stakes_eth)
+    best: tuple[int, ...] = ()
+    best_key: tuple[int, int, tuple[int, ...]] = (0, 0, ())
+    for size in range(1, len(stakes_eth) + 1):
+        for chosen in itertools.combinations(range(1, len(stakes_eth) + 1), size):
+            stake = sum(stakes_eth[i - 1] for i in chosen)
+            key = (stake, -size, tuple(-i for i in chosen))
+            if stake <= target + 1e-9 and key > best_key:
+                best, best_key = chosen, key
+    return best
+
+
+def compute_node_settings(options: EvalOptions) -> tuple[list[dict[str, Any]], Adversaries]:
+    """Each node's audit settings for `--auditors` and `--byzantine/--strategy`."""
+    honest: dict[str, Any] = {"seed": options.seed}
+    if options.auditors == "tier1+llm":
+        honest["llm"] = {"endpoint": "local"}
+    elif options.auditors != "tier1":
+        raise EvalError(f"--auditors must be one of {', '.join(AUDITOR_KINDS)}")
+    stakes = list(DEFAULT_STAKES_ETH[: options.nodes])
+    chosen = compute_adversaries(stakes, options.byzantine) if options.byzantine else ()
+    adversarial = {**honest, "behaviour": options.strategy}
+    if options.strategy == "collude":
+        # One shared secret per run: the bloc attacks the same segments.
+        adversarial["bloc_secret"] = "0x" + keccak(f"bloc/{options.seed}".encode()).hex()
+    settings = [
+        {"audit": adversarial if index in chosen else honest}
+        for index in range(1, options.nodes + 1)
+    ]
+    fraction = sum(stakes[i - 1] for i in chosen) / sum(stakes)
+    strategy = options.strategy if chosen else None
+    return settings, Adversaries(list(chosen), round(fraction, 4), strategy, stakes)
+
+
+# ---- the result file ---------------------------------------------------------------------------
+
+
+def read_finished_entries(out: Path, records: Path) -> dict[str, dict[str, Any]]:
+    """Entries of an earlier run on the same records that reached a verdict, by record id."""
+    if not out.exists():
+        return {}
+    try:
+        earlier = json.loads(out.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EvalError(f"{out}: cannot resume from it ({exc}); move it away first") from None
+    if not isinstance(earlier, dict) or earlier.get("format") != RESULT_FORMAT:
+        raise EvalError(f"{out} is not a `trustnode eval` result file; move it away first")
+    if earlier.get("records_file") != str(records):
+        raise EvalError(f"{out} holds results for {earlier.get('records_file')}, not {records}")
+    entries = earlier.get("entries", [])
+    return {e["id"]: e for e in entries if e.get("trace_verdict") is not None}
+
+
+def write_atomically(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+
+
+# ---- the run -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    options: EvalOptions
+    records: list[EvalRecord]
+    entries: dict[str, dict[str, Any]]
+    header: dict[str, Any]
+    progress: Progress
+    saved_at: float = 0.0
+
+    def document(self) -> dict[str, Any]:
+        ordered = [self.entries[r.record_id] for r in self.records if r.record_id in self.entries]
+        return {**self.header, "entries": ordered, "metrics": summarize(ordered)}
+
+    def record(self, entry: dict[str, Any]) -> None:
+        self.entries[entry["id"]] = entry
+        self.progress.advance(_describe(entry))
+        if time.monotonic() - self.saved_at >= SAVE_EVERY_S:
+            self.save()
+
+    def save(self) -> None:
+        write_atomically(self.options.out, self.document())
+        self.saved_at = time.monotonic()
+
+
+def _describe(entry: dict[str, Any]) -> str:
+    verdict = entry.get("trace_verdict") or entry.get("error", "no verdict")
+    return f"{entry['id']}: {verdict}"
+
+
+async def run_evaluation(options: EvalOptions, out: TextIO = sys.stderr) -> dict[str, Any]:
+    """Run (or resume) the evaluation; returns the result document it wrote."""
+    if options.devnet is not None and (options.byzantine or options.auditors != "tier1"):
+        raise EvalError("--byzantine and --auditors configure the nodes: not with --devnet")
+    records = load_eval_records(options.records, options.limit)
+    settings, adversaries = compute_node_settings(options)
+    finished = read_finished_entries(options.out, options.records)
+    wanted = {r.record_id for r in records}
+    done = {rid: entry for rid, entry in finished.items() if rid in wanted}
+    header = {
+        "format": RESULT_FORMAT,
+        "records_file": str(options.records),
+        "command": " ".join(["trustnode", "eval", *sys.argv[2:]]),
+        "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
+        "adversaries": asdict(adversaries),
+        "scoring": "devnet.evaluation.metrics",
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    progress = Progress(len(records), out, already_done=len(done))
+    run = _Run(options, records, dict(done), header, progress)
+    pending = [r for r in records if r.record_id not in done]
+    if done:
+        out.write(f"resuming: {len(done)} of {len(records)} records already final\n")
+    if pending:
+        async with _devnet(options, settings, out) as network:
+            await _audit_all(run, network, pending)
+    run.save()
+    return run.document()
+
+
+@contextlib.asynccontextmanager
+async def _devnet(
+    options: EvalOptions, settings: list[dict[str, Any]], out: TextIO
+) -> AsyncIterator[Network]:
+    """The devnet of --devnet (left running), else a new one in a temporary directory."""
+    if options.devnet is not None:
+        if not (options.devnet / NETWORK_FILE).is_file():
+            raise EvalError(f"no node network in {options.devnet}: `trustnode devnet up --nodes N`")
+        yield Network.load(options.devnet)
+        return
+    with tempfile.TemporaryDirectory(prefix="trustnode-eval-") as tmp:
+        directory = Path(tmp)
+        out.write(f"starting a devnet of {options.nodes} nodes in {directory}\n")
+        network = await start_network(directory, options.nodes, node_settings=settings)
+        try:
+            yield network
+        finally:
+            stop_network(directory)
+
+
+async def _audit_all(run: _Run, network: Network, pending: list[EvalRecord]) -> None:
+    chain = ChainClient(network.chain_rpc_url)
+    ledger = LedgerClient(chain, network.ledger, network.registry)
+    context = ChainContext(ledger)
+    clients = [RpcClient(node.rpc_url, timeout_s=60.0) for node in network.nodes]
+    turns = itertools.count()
+    queue = iter(pending)
+    accuracy_bps = round(run.options.judge_accuracy * BASIS_POINTS)
+
+    async def worker(auditing: _Auditing) -> None:
+        for record in queue:
+            run.record(await auditing.audit(record, clients[next(turns) % len(clients)]))
+
+    try:
+        await context.start()
+        watcher = FinalityWatcher(ledger, await chain.block_number())
+        auditing = _Auditing(ledger, context, watcher, run.options, accuracy_bps)
+        async with asyncio.TaskGroup() as group:
+            polling = group.create_task(watcher.run())
+            try:
+                async with asyncio.TaskGroup() as workers:
+                    for _ in range(min(run.options.in_flight, len(pending))):
+                        workers.create_task(worker(auditing))
+            finally:
+                polling.cancel()
+    finally:
+        for client in clients:
+            client.close()
+        await chain.close()
+
+
+@dataclass
+class _Auditing:
+    ledger: LedgerClient
+    context: ChainContext
+    watcher: FinalityWatcher
+    options: EvalOptions
+    accuracy_bps: int
+
+    async def audit(self, record: EvalRecord, client: RpcClient) -> dict[str, Any]:
+        """Submit one record and read its verdict back from the chain: its result entry."""
+        entry = _empty_entry(record)
+        body = json.loads(record.trace.model_dump_json(by_alias=True, exclude_none=True))
+        started = time.perf_counter()
+        try:
+            await asyncio.to_thread(client.call, "audit_submitTrace", {"trace": body})
+        except RpcClientError as exc:
+            return {**entry, "error": f"submission refused: {exc}"}
+        final_at = await self._wait_final(record.trace_id)
+        if final_at is None:
+            return {**entry, "error": f"not final within {self.options.trace_timeout_s:g} s"}
+        entry["latency_s"] = round(final_at - started, 3)
+        try:
+            reading = await read_trace(
+                self.ledger, self.context, record.trace, record.trace_id, self.accuracy_bps
+            )
+        except ChainReadingError as exc:
+            return {**entry, "error": str(exc)}
+        return {
+            **entry,
+            "predicted_first_error": reading.predicted_first_error,
+            "trace_verdict": reading.verdict.name,
+            "probability": round(reading.probability, 6),
+            "gas": reading.gas,
+            "max_exposure": reading.exposure.max_auditor_bps / BASIS_POINTS,
+            "coalition_exposure": reading.exposure.coalition_bps / BASIS_POINTS,
+        }
+
+    async def _wait_final(self, trace_id: str) -> float | None:
+        """When the trace was seen final; at once if it already was (a trace an interrupted run
+        submitted may have been finalized before this run's watcher started)."""
+        if (await self.ledger.verdict_of(trace_id)).is_final:
+            return time.perf_counter()
+        return await self.watcher.wait(trace_id, self.options.trace_timeout_s)
+
+
+def _empty_entry(record: EvalRecord) -> dict[str, Any]:
+    return {
+        "id": record.record_id,
+        "label": record.label,
+        "trace_id": record.trace_id,
+        "predicted_first_error": None,
+        "trace_verdict": None,
+        "probability": None,
+        "latency_s": None,
+        "gas": None,
+        "max_exposure": None,
+        "coalition_exposure": None,
+    }

@@ -1,0 +1,115 @@
+"""`trustnode eval` on a real devnet: records submitted through RPC, verdicts read from chain.
+
+One evaluation of three labelled records on four node processes (Anvil, libp2p, all on
+127.0.0.1); then the CLI resumes the finished result file without starting anything, and a run
+whose file lost one verdict audits only that record again on a fresh devnet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devnet.evaluation import EvalOptions, run_evaluation
+from node.cli import main as trustnode_main
+
+RECORDS = [
+    {
+        "id": "planted",
+        "problem": "Tickets cost 15 dollars. What do 6 tickets and a 12 dollar fee cost?",
+        "steps": [
+            "First, 6 * 15 = 90 dollars.",
+            "Then 90 + 12 = 103 dollars.",
+            "The total is 103 dollars.",
+        ],
+        "label": 1,
+    },
+    {
+        "id": "sound",
+        "problem": "What is 4 * 5 plus 3?",
+        "steps": ["First, 4 * 5 = 20.", "Then 20 + 3 = 23."],
+        "label": -1,
+    },
+    {
+        "id": "planted-first",
+        "problem": "What is 7 * 8 minus 6?",
+        "steps": ["First, 7 * 8 = 54.", "Then 54 - 6 = 48."],
+        "label": 0,
+    },
+]
+FIELDS = {
+    "id",
+    "label",
+    "trace_id",
+    "predicted_first_error",
+    "trace_verdict",
+    "probability",
+    "latency_s",
+    "gas",
+    "max_exposure",
+    "coalition_exposure",
+}
+
+
+@pytest.fixture
+def records_file(tmp_path: Path) -> Path:
+    path = tmp_path / "records.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in RECORDS), encoding="utf-8")
+    return path
+
+
+def _by_id(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["id"]: entry for entry in document["entries"]}
+
+
+async def test_eval_scores_on_chain_verdicts_and_resumes(
+    records_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "result.json"
+    options = EvalOptions(records=records_file, out=out, nodes=4, in_flight=3)
+    progress = io.StringIO()
+    document = await run_evaluation(options, progress)
+
+    entries = _by_id(document)
+    assert set(entries) == {"planted", "sound", "planted-first"}
+    for entry in entries.values():
+        assert set(entry) == FIELDS, entry
+        assert entry["gas"] > 100_000
+        assert 0 <= entry["probability"] <= 1
+        assert 0 < entry["max_exposure"] <= entry["coalition_exposure"] <= 1
+    assert entries["planted"]["trace_verdict"] == "FLAWED"
+    assert entries["planted"]["predicted_first_error"] == 1
+    assert entries["planted-first"]["predicted_first_error"] == 0
+    assert entries["sound"]["trace_verdict"] in ("SOUND", "INCONCLUSIVE")
+    assert entries["sound"]["predicted_first_error"] == -1
+    # A located error weighs against SOUND: its probability is below the sound record's.
+    assert entries["planted"]["probability"] < entries["sound"]["probability"]
+    metrics = document["metrics"]
+    assert metrics["first_error_accuracy"] == 1.0 and metrics["f1"] == 1.0
+    assert metrics["trace_precision"] == 1.0 and metrics["trace_recall"] == 1.0
+    assert json.loads(out.read_text(encoding="utf-8")) == document
+    assert "3/3 100%" in progress.getvalue()
+
+    # Finished: the CLI resumes it without a devnet and prints the same figures.
+    capsys.readouterr()
+    command = ["eval", str(records_file), "--out", str(out)]
+    assert await asyncio.to_thread(trustnode_main, command) == 0
+    assert "first-error acc.   100.0%" in capsys.readouterr().out
+    assert _by_id(json.loads(out.read_text(encoding="utf-8"))) == entries
+
+    # A verdict lost (an interrupted run): only that record is audited again.
+    lost = json.loads(out.read_text(encoding="utf-8"))
+    lost["entries"] = [e for e in lost["entries"] if e["id"] != "sound"]
+    out.write_text(json.dumps(lost), encoding="utf-8")
+    progress = io.StringIO()
+    document = await run_evaluation(options, progress)
+    assert "resuming: 2 of 3 records already final" in progress.getvalue()
+    again = _by_id(document)
+    assert again["planted"] == entries["planted"]
+    assert again["sound"]["trace_id"] == entries["sound"]["trace_id"]
+    assert again["sound"]["predicted_first_error"] == -1

@@ -1,0 +1,199 @@
+"""`trustnode eval` pieces that need no devnet: scoring, progress, adversaries, resuming."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from devnet.evaluation.metrics import (
+    compute_brier,
+    compute_first_error_scores,
+    compute_flaw_detection,
+    format_eval_metrics,
+    summarize,
+)
+from devnet.evaluation.progress import Progress, format_duration, format_progress
+from devnet.evaluation.runner import (
+    RESULT_FORMAT,
+    EvalError,
+    EvalOptions,
+    compute_adversaries,
+    compute_node_settings,
+    load_eval_records,
+    read_finished_entries,
+)
+from node.chain.ledger import pack_votes, unpack_votes
+from node.tracefile import TraceFileError
+from protocol.ids import compute_trace_id
+from protocol.models import Trace, Vote, VoteEntry
+
+
+def test_first_error_scores_follow_processbench() -> None:
+    # labels: two erroneous (2, 0), two correct; predictions: exact, late, right, a false alarm
+    scores = compute_first_error_scores([2, 1, -1, 3], [2, 0, -1, -1])
+    assert scores == {
+        "first_error_accuracy": 0.5,
+        "accuracy_erroneous": 0.5,
+        "accuracy_correct": 0.5,
+        "f1": 0.5,
+    }
+
+
+def test_an_unfinished_record_is_wrong_everywhere() -> None:
+    scores = compute_first_error_scores([None, None], [1, -1])
+    assert scores["accuracy_erroneous"] == 0 and scores["accuracy_correct"] == 0
+    assert scores["f1"] == 0.0
+
+
+def test_a_kind_missing_from_the_data_has_no_accuracy() -> None:
+    scores = compute_first_error_scores([1], [1])
+    assert scores["accuracy_correct"] is None and scores["f1"] is None
+
+
+def test_trace_precision_and_recall_ignore_the_step() -> None:
+    found = compute_flaw_detection(["FLAWED", "FLAWED", "SOUND", None], [3, -1, 2, 1])
+    assert found == {"trace_precision": 0.5, "trace_recall": 0.3333}
+
+
+def test_brier_scores_the_probability_of_sound() -> None:
+    assert compute_brier([1.0, 0.0], [-1, 4]) == 0.0
+    assert compute_brier([0.5, 0.5], [-1, 4]) == 0.25
+    assert compute_brier([], []) is None
+
+
+def _entry(label: int, predicted: int | None, verdict: str | None) -> dict[str, object]:
+    return {
+        "id": f"r{label}{predicted}",
+        "label": label,
+        "predicted_first_error": predicted,
+        "trace_verdict": verdict,
+        "probability": None if verdict is None else (0.9 if verdict == "SOUND" else 0.1),
+        "latency_s": None if verdict is None else 2.0,
+        "gas": None if verdict is None else 500_000,
+        "max_exposure": None if verdict is None else 0.6,
+        "coalition_exposure": None if verdict is None else 1.0,
+    }
+
+
+def test_summary_and_its_printout() -> None:
+    entries = [_entry(1, 1, "FLAWED"), _entry(-1, -1, "SOUND"), _entry(2, None, None)]
+    metrics = summarize(entries)
+    assert metrics["records"] == 3 and metrics["final"] == 2
+    assert metrics["first_error_accuracy"] == 0.6667
+    assert metrics["brier"] == 0.01
+    assert metrics["gas_mean"] == 500_000 and metrics["max_exposure_max"] == 0.6
+    text = format_eval_metrics(metrics)
+    assert "first-error acc.   66.7%" in text and "Brier score        0.01" in text
+
+
+def test_progress_line_counts_rate_and_eta() -> None:
+    assert format_progress(0, 40, None, width=4) == "[----] 0/40 0%"
+    assert format_progress(10, 40, 2.0, width=4) == "[#---] 10/40 25% 2.00/s ETA 00:15"
+    assert format_duration(3725) == "1:02:05"
+
+
+def test_progress_to_a_file_writes_a_line_every_few_items() -> None:
+    now = [0.0]
+    out = io.StringIO()
+    progress = Progress(5, out, already_done=1, every=2, clock=lambda: now[0])
+    for _ in range(4):
+        now[0] += 1.0
+        progress.advance("x")
+    lines = out.getvalue().splitlines()
+    # Items 2 and 4 (every second) and the last one; the rate counts only this run's items.
+    assert len(lines) == 3
+    assert lines[-1].endswith("5/5 100% 1.00/s ETA 00:00  x")
+
+
+def test_adversaries_take_the_largest_stake_not_above_the_fraction() -> None:
+    stakes = [10, 20, 30, 40, 50]  # 150 in all
+    assert compute_adversaries(stakes, 0.0) == ()
+    assert compute_adversaries(stakes, 0.2) == (3,)  # 30: one node beats 10 + 20
+    assert compute_adversaries(stakes, 0.3) == (4,)  # 45 allowed: 40 is the most reachable
+    assert compute_adversaries(stakes, 0.4) == (1, 5)  # 60
+
+
+def test_node_settings_mark_the_adversaries() -> None:
+    options = EvalOptions(Path("r.jsonl"), Path("o.json"), byzantine=0.2, strategy="collude")
+    settings, adversaries = compute_node_settings(options)
+    assert adversaries.nodes == [3] and adversaries.stake_fraction == 0.2
+    assert settings[2]["audit"]["behaviour"] == "collude"
+    assert settings[2]["audit"]["bloc_secret"].startswith("0x")
+    assert all("behaviour" not in s["audit"] for i, s in enumerate(settings) if i != 2)
+    with pytest.raises(EvalError, match="--auditors"):
+        compute_node_settings(EvalOptions(Path("r"), Path("o"), auditors="gpt"))
+
+
+def _write_records(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+RECORDS = [
+    {"id": f"r{i}", "problem": "Add.", "steps": ["1 + 1 = 2", "2 + 2 = 4"], "label": i % 2 - 1}
+    for i in range(6)
+]
+
+
+def test_records_are_read_with_their_trace_ids_and_spread_by_limit(tmp_path: Path) -> None:
+    path = _write_records(tmp_path / "r.jsonl", RECORDS)
+    records = load_eval_records(path, limit=3)
+    assert [r.record_id for r in records] == ["r0", "r2", "r4"]
+    trace = Trace.model_validate_json(json.dumps(RECORDS[2]))
+    assert records[1].trace_id == compute_trace_id(trace)
+
+
+@pytest.mark.parametrize(
+    ("records", "problem"),
+    [
+        ([{"problem": "p", "steps": ["a"], "label": -1}], "needs an 'id' and a 'label'"),
+        ([{"id": "a", "problem": "p", "steps": ["a"]}], "needs an 'id' and a 'label'"),
+        ([RECORDS[0], RECORDS[0]], "appears twice"),
+        ([], "no records"),
+    ],
+)
+def test_unusable_record_files_are_refused(
+    tmp_path: Path, records: list[dict[str, object]], problem: str
+) -> None:
+    with pytest.raises(EvalError, match=problem):
+        load_eval_records(_write_records(tmp_path / "r.jsonl", records), None)
+
+
+def test_a_malformed_record_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps(RECORDS[0]) + "\n{not json\n", encoding="utf-8")
+    with pytest.raises(TraceFileError, match="line 2"):
+        load_eval_records(path, None)
+
+
+def test_resuming_keeps_only_final_entries_of_the_same_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    assert read_finished_entries(out, tmp_path / "r.jsonl") == {}
+    document = {
+        "format": RESULT_FORMAT,
+        "records_file": str(tmp_path / "r.jsonl"),
+        "entries": [_entry(1, 1, "FLAWED"), _entry(2, None, None)],
+    }
+    out.write_text(json.dumps(document), encoding="utf-8")
+    assert list(read_finished_entries(out, tmp_path / "r.jsonl")) == ["r11"]
+    with pytest.raises(EvalError, match="not"):
+        read_finished_entries(out, tmp_path / "other.jsonl")
+    out.write_text("{}", encoding="utf-8")
+    with pytest.raises(EvalError, match="not a `trustnode eval` result"):
+        read_finished_entries(out, tmp_path / "r.jsonl")
+    out.write_text("{", encoding="utf-8")
+    with pytest.raises(EvalError, match="cannot resume"):
+        read_finished_entries(out, tmp_path / "r.jsonl")
+
+
+def test_packed_votes_unpack_to_the_same_votes() -> None:
+    votes = (
+        VoteEntry(segment=0, vote=Vote.VALID, confidence=10_000, rationale="0x" + "00" * 32),
+        VoteEntry(segment=70_000, vote=Vote.ABSTAIN, confidence=1, rationale="0x" + "00" * 32),
+    )
+    assert unpack_votes(pack_votes(votes)) == votes
+    with pytest.raises(ValueError, match="7 bytes"):
+        unpack_votes(b"\x00" * 8)
