@@ -13,6 +13,7 @@ from auditors.adversaries import (
 from auditors.checkers import ArithmeticChecker, Tier1Checker
 from auditors.human import DEFAULT_REVIEW_DEADLINE_S, HumanReviewJudge, ReviewClient
 from auditors.judgement import ABSTAIN, AsyncJudge, Judge, Judgement, TokenUsage
+from auditors.oracle import OracleConfigError, OracleJudge
 
 __all__ = [
     "ABSTAIN",
@@ -26,6 +27,8 @@ __all__ = [
     "HumanReviewJudge",
     "Judge",
     "Judgement",
+    "OracleConfigError",
+    "OracleJudge",
     "ReviewClient",
     "Tier1Checker",
     "TokenUsage",

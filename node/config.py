@@ -12,10 +12,21 @@ import json
 import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from auditors.adversaries import (
     DEFAULT_BLOC_FRACTION,
@@ -24,6 +35,7 @@ from auditors.adversaries import (
     CopycatFallback,
 )
 from node.hosts import is_loopback_host
+from node.oracle_labels import read_oracle_labels
 from node.tracefile import describe_validation_error
 
 __all__ = [
@@ -33,6 +45,7 @@ __all__ = [
     "ChainConfig",
     "ConfigError",
     "NodeConfig",
+    "OracleSettings",
     "P2PSettings",
     "RpcSettings",
     "load_account_key",
@@ -47,6 +60,8 @@ _MULTIADDR = re.compile(r"^/(ip4|ip6|dns|dns4|dns6)/[^/]+/tcp/\d{1,5}/p2p/[1-9A-
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _ACCOUNT_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Validation context key: the config file's directory, which relative paths are taken from.
+_CONFIG_DIR = "config_dir"
 
 Port = Annotated[int, Field(ge=0, le=65_535)]
 Multiaddr = Annotated[str, Field(pattern=_MULTIADDR.pattern)]
@@ -116,6 +131,42 @@ class LlmJudgeSettings(_Strict):
     read_timeout_s: float = Field(default=120.0, gt=0, le=3_600)
 
 
+class OracleSettings(_Strict):
+    """`oracle:P` auditors (`auditors.oracle`): every segment answered from its record's label,
+    right with probability `accuracy`.
+
+    A LABELLED SIMULATION FOR EXPERIMENTS (`trustnode eval --auditors oracle:P`), NEVER A
+    DEPLOYMENT JUDGE: it reads the answers from a file, so it measures the protocol (committees,
+    tally, escalation, adversaries) apart from judge quality, and judges nothing itself. The
+    labels file is read and checked when the configuration is validated.
+    """
+
+    #: JSON {trace id: label} (`node.oracle_labels.write_oracle_labels`); a relative path is
+    #: taken from the config file's directory.
+    labels_file: Path
+    #: P in (0, 1]: the probability that each answer is the truth; also the vote's confidence.
+    accuracy: float = Field(gt=0, le=1)
+    #: With the auditor's address, trace id and segment index, decides which answers are wrong.
+    seed: int = Field(default=0, ge=0, lt=2**256)
+    _labels: dict[str, int] = PrivateAttr(default_factory=dict)
+
+    @field_validator("labels_file", mode="after")
+    @classmethod
+    def _from_config_dir(cls, value: Path, info: ValidationInfo) -> Path:
+        base = (info.context or {}).get(_CONFIG_DIR)
+        return value if base is None or value.is_absolute() else Path(base) / value
+
+    @model_validator(mode="after")
+    def _read_labels(self) -> OracleSettings:
+        self._labels = read_oracle_labels(self.labels_file)  # its errors are ValueErrors
+        return self
+
+    @property
+    def labels(self) -> Mapping[str, int]:
+        """The labels read from `labels_file` at validation, by lowercase trace id."""
+        return self._labels
+
+
 class AuditSettings(_Strict):
     """How this node audits and coordinates; the defaults suit a devnet."""
 
@@ -143,6 +194,10 @@ class AuditSettings(_Strict):
     #: human's vote would arrive after the round's commit phase closed.
     human_review: bool = False
     review_deadline_s: float = Field(default=600.0, gt=0, le=86_400)
+    #: Experiments only, never a deployment: `oracle:P` auditors answer every tier from the
+    #: records' labels, replacing the checkers, the LLM and the human queue (so `llm` and
+    #: `human_review` must be off); `behaviour` still applies on top of it.
+    oracle: OracleSettings | None = None
     #: Canaries (synthetic traces with known answers, `protocol.canaries`) submitted per user
     #: trace this node accepts, in expectation; 0 turns them off.
     canary_rate: float = Field(default=0.0, ge=0, le=1)
@@ -163,6 +218,12 @@ class AuditSettings(_Strict):
                 f"review_deadline_s ({self.review_deadline_s:g}) must be shorter than "
                 f"commit_window_s ({self.commit_window_s:g}) when human_review is on"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_oracle_alone(self) -> AuditSettings:
+        if self.oracle is not None and (self.llm is not None or self.human_review):
+            raise ValueError("oracle replaces every judge: turn llm and human_review off")
         return self
 
 
@@ -193,7 +254,7 @@ def load_config(path: Path) -> NodeConfig:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not a JSON document ({exc})") from None
     try:
-        config = NodeConfig.model_validate_json(raw)
+        config = NodeConfig.model_validate_json(raw, context={_CONFIG_DIR: path.parent})
     except ValidationError as exc:
         raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
     return _resolve_paths(config, path.parent)

@@ -39,3 +39,12 @@ def compute_layout_levels(layout: bytes) -> tuple[Level, ...]:
     """The levels a layout declares, in segment order."""
     by_depth = {level.depth: level for level in Level}
     return tuple(by_depth[layout[i]] for i in range(0, len(layout), LAYOUT_ENTRY_BYTES))
+
+
+def compute_layout_steps(layout: bytes) -> tuple[int, ...]:
+    """The step index a layout declares for each segment, in segment order (for the goal, the
+    last step; for every other node, the step holding its first character)."""
+    return tuple(
+        int.from_bytes(layout[i + 1 : i + LAYOUT_ENTRY_BYTES], "big")
+        for i in range(0, len(layout), LAYOUT_ENTRY_BYTES)
+    )

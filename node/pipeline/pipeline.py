@@ -10,6 +10,7 @@ import time
 from auditors import AsyncJudge, Judge, Tier1Checker
 from auditors.adversaries import Observe, make_async_adversary
 from auditors.human import HumanReviewJudge, ReviewClient
+from auditors.oracle import LayoutOf, OracleConfigError, OracleJudge
 from auditors.tiers import TieredJudge
 from node.chain import Sender
 from node.chain.ledger import LedgerClient
@@ -41,16 +42,17 @@ def make_judge(
     llm: AsyncJudge | None = None,
     reviews: ReviewClient | None = None,
     observe: Observe | None = None,
+    *,
+    auditor: str | None = None,
+    layout_of: LayoutOf | None = None,
 ) -> AsyncJudge | None:
     """The node's judges by tier (its tier-1 checkers; the LLM evaluator and the human review
     queue when it has them), under the configured behaviour; None for an absent auditor.
-    `observe` gives a copycat the votes it has seen revealed on a segment."""
-    judges: dict[Tier, Judge | AsyncJudge] = {Tier.CHECKER: Tier1Checker()}
-    if llm is not None:
-        judges[Tier.LLM] = llm
-    if settings.human_review and reviews is not None:
-        judges[Tier.HUMAN] = HumanReviewJudge(reviews, settings.review_deadline_s)
-    honest = TieredJudge(judges)
+    `observe` gives a copycat the votes it has seen revealed on a segment.
+
+    With `settings.oracle` (experiments only) an oracle judge replaces them all; it needs this
+    node's `auditor` address and `layout_of`, the on-chain layouts, or OracleConfigError."""
+    honest = TieredJudge(_judges_by_tier(settings, llm, reviews, auditor, layout_of))
     secret = None if settings.bloc_secret is None else bytes.fromhex(settings.bloc_secret[2:])
     return make_async_adversary(
         settings.behaviour,
@@ -61,6 +63,29 @@ def make_judge(
         bloc_fraction=settings.bloc_fraction,
         copycat_fallback=settings.copycat_fallback,
     )
+
+
+def _judges_by_tier(
+    settings: AuditSettings,
+    llm: AsyncJudge | None,
+    reviews: ReviewClient | None,
+    auditor: str | None,
+    layout_of: LayoutOf | None,
+) -> dict[Tier, Judge | AsyncJudge]:
+    oracle = settings.oracle
+    if oracle is not None:
+        # A labelled simulation, never a deployment judge. Tier 1 is asked first for a segment
+        # of any tier, and an oracle's abstention (no label) is final: one entry serves them all.
+        if auditor is None or layout_of is None:
+            raise OracleConfigError("an oracle judge needs the auditor address and layout_of")
+        judge = OracleJudge(oracle.labels, oracle.accuracy, oracle.seed, auditor, layout_of)
+        return {Tier.CHECKER: judge}
+    judges: dict[Tier, Judge | AsyncJudge] = {Tier.CHECKER: Tier1Checker()}
+    if llm is not None:
+        judges[Tier.LLM] = llm
+    if settings.human_review and reviews is not None:
+        judges[Tier.HUMAN] = HumanReviewJudge(reviews, settings.review_deadline_s)
+    return judges
 
 
 def _clock_ms() -> int:
@@ -106,7 +131,14 @@ class Pipeline:
             store,
             self.publisher,
             identity,
-            make_judge(settings, llm, reviews, self._observe),
+            make_judge(
+                settings,
+                llm,
+                reviews,
+                self._observe,
+                auditor=identity.address,
+                layout_of=self._layout_of,
+            ),
         )
         self.coordinator = CoordinatorService(
             store,
@@ -138,6 +170,11 @@ class Pipeline:
             for entry in reveal.votes
             if entry.segment == segment.index
         ]
+
+    def _layout_of(self, trace_id: str) -> bytes | None:
+        """The segment layout `trace_id` committed to on-chain (an oracle auditor's view)."""
+        session = self.sessions.get(trace_id)
+        return None if session is None else session.context.submission.layout
 
     def on_trace_accepted(self, trace_id: str) -> None:
         self.coordinator.on_trace_accepted(trace_id)

@@ -5,7 +5,7 @@ import pytest
 from protocol.consensus import compute_first_error
 from protocol.errors import HdagInvariantError
 from protocol.hdag import build_hdag
-from protocol.layout import compute_layout_levels, compute_segment_layout
+from protocol.layout import compute_layout_levels, compute_layout_steps, compute_segment_layout
 from protocol.models import Level, SegmentVerdict, Trace
 
 TRACE = Trace(
@@ -32,6 +32,15 @@ def test_layout_step_index_gives_the_protocol_first_error() -> None:
         verdicts[index] = SegmentVerdict.INVALID
         step = int.from_bytes(layout[3 * index + 1 : 3 * index + 3], "big")
         assert compute_first_error(hdag, verdicts) == step
+        assert compute_layout_steps(layout)[index] == step
+
+
+def test_layout_steps_number_the_step_nodes_in_text_order() -> None:
+    hdag = build_hdag(TRACE)
+    steps = compute_layout_steps(compute_segment_layout(hdag))
+    assert len(steps) == len(hdag.nodes)
+    by_start = sorted((n.span.start, i) for i, n in enumerate(hdag.nodes) if n.level is Level.STEP)
+    assert [steps[i] for _, i in by_start] == list(range(len(TRACE.steps or ())))
 
 
 def test_layout_refuses_an_hdag_without_steps() -> None:
