@@ -472,7 +472,11 @@ def _add_eval_command(commands: Any) -> None:
     evaluate.add_argument(
         "--trace-timeout", type=float, default=DEFAULT_EVAL_TRACE_TIMEOUT_S, help="seconds"
     )
-    evaluate.add_argument("--auditors", choices=AUDITOR_KINDS, default="tier1")
+    evaluate.add_argument(
+        "--auditors",
+        default="tier1",
+        help=f"{' | '.join(AUDITOR_KINDS)} (oracle: a labelled simulation; default %(default)s)",
+    )
     evaluate.add_argument(
         "--byzantine", type=_fraction, default=0.0, help="adversarial share of the stake"
     )

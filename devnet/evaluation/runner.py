@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import math
 import os
 import sys
 import tempfile
@@ -31,6 +32,7 @@ from devnet.finality import FinalityWatcher
 from devnet.network import NETWORK_FILE, Network, start_network, stop_network
 from node.chain import ChainClient
 from node.chain.ledger import LedgerClient
+from node.oracle_labels import write_oracle_labels
 from node.pipeline.context import ChainContext
 from node.rpc_client import RpcClient, RpcClientError
 from node.tracefile import read_traces
@@ -41,7 +43,9 @@ from protocol.params import BASIS_POINTS
 
 Strategy = Literal["flip", "random", "always-valid", "copycat", "collude"]
 STRATEGIES: tuple[Strategy, ...] = ("flip", "random", "always-valid", "copycat", "collude")
-AUDITOR_KINDS = ("tier1", "tier1+llm")
+#: `oracle:P`: auditors that answer from the records' labels, right with probability P (a
+#: labelled simulation, `auditors.oracle`, isolating the protocol from judge quality).
+AUDITOR_KINDS = ("tier1", "tier1+llm", "oracle:P")
 DEFAULT_NODES = 5
 DEFAULT_IN_FLIGHT = 16
 DEFAULT_TRACE_TIMEOUT_S = 600.0
@@ -131,26 +135,56 @@ def compute_adversaries(stakes_eth: Sequence[int], fraction: float) -> tuple[int
     return best
 
 
-def compute_node_settings(options: EvalOptions) -> tuple[list[dict[str, Any]], Adversaries]:
-    """Each node's audit settings for `--auditors` and `--byzantine/--strategy`."""
-    honest: dict[str, Any] = {"seed": options.seed}
-    if options.auditors == "tier1+llm":
-        honest["llm"] = {"endpoint": "local"}
-    elif options.auditors != "tier1":
-        raise EvalError(f"--auditors must be one of {', '.join(AUDITOR_KINDS)}")
+def parse_oracle_accuracy(auditors: str) -> float | None:
+    """P of `oracle:P` (0 < P <= 1); None for the other kinds; EvalError for anything else."""
+    if auditors in ("tier1", "tier1+llm"):
+        return None
+    kind, _, value = auditors.partition(":")
+    try:
+        accuracy = float(value)
+    except ValueError:
+        accuracy = math.nan
+    if kind != "oracle" or not 0 < accuracy <= 1:
+        raise EvalError(
+            f"--auditors must be tier1, tier1+llm or oracle:P with 0 < P <= 1, not {auditors!r}"
+        )
+    return accuracy
+
+
+def plan_adversaries(options: EvalOptions) -> Adversaries:
+    """Which nodes get `--strategy` for `--byzantine`, and the stake share they hold."""
     stakes = list(DEFAULT_STAKES_ETH[: options.nodes])
     chosen = compute_adversaries(stakes, options.byzantine) if options.byzantine else ()
+    fraction = sum(stakes[i - 1] for i in chosen) / sum(stakes)
+    strategy = options.strategy if chosen else None
+    return Adversaries(list(chosen), round(fraction, 4), strategy, stakes)
+
+
+def compute_node_settings(
+    options: EvalOptions, adversaries: Adversaries, labels_file: Path | None = None
+) -> list[dict[str, Any]]:
+    """Each node's audit settings for `--auditors` and the adversaries; `labels_file` is where
+    the records' labels were written (needed for `oracle:P`)."""
+    honest: dict[str, Any] = {"seed": options.seed}
+    accuracy = parse_oracle_accuracy(options.auditors)
+    if options.auditors == "tier1+llm":
+        honest["llm"] = {"endpoint": "local"}
+    elif accuracy is not None:
+        if labels_file is None:
+            raise EvalError("oracle auditors need the records' labels file")
+        honest["oracle"] = {
+            "labels_file": str(labels_file),
+            "accuracy": accuracy,
+            "seed": options.seed,
+        }
     adversarial = {**honest, "behaviour": options.strategy}
     if options.strategy == "collude":
         # One shared secret per run: the bloc attacks the same segments.
         adversarial["bloc_secret"] = "0x" + keccak(f"bloc/{options.seed}".encode()).hex()
-    settings = [
-        {"audit": adversarial if index in chosen else honest}
+    return [
+        {"audit": adversarial if index in adversaries.nodes else honest}
         for index in range(1, options.nodes + 1)
     ]
-    fraction = sum(stakes[i - 1] for i in chosen) / sum(stakes)
-    strategy = options.strategy if chosen else None
-    return settings, Adversaries(list(chosen), round(fraction, 4), strategy, stakes)
 
 
 # ---- the result file ---------------------------------------------------------------------------
@@ -216,7 +250,8 @@ async def run_evaluation(options: EvalOptions, out: TextIO = sys.stderr) -> dict
     if options.devnet is not None and (options.byzantine or options.auditors != "tier1"):
         raise EvalError("--byzantine and --auditors configure the nodes: not with --devnet")
     records = load_eval_records(options.records, options.limit)
-    settings, adversaries = compute_node_settings(options)
+    parse_oracle_accuracy(options.auditors)
+    adversaries = plan_adversaries(options)
     finished = read_finished_entries(options.out, options.records)
     wanted = {r.record_id for r in records}
     done = {rid: entry for rid, entry in finished.items() if rid in wanted}
@@ -235,7 +270,7 @@ async def run_evaluation(options: EvalOptions, out: TextIO = sys.stderr) -> dict
     if done:
         out.write(f"resuming: {len(done)} of {len(records)} records already final\n")
     if pending:
-        async with _devnet(options, settings, out) as network:
+        async with _devnet(options, records, adversaries, out) as network:
             await _audit_all(run, network, pending)
     run.save()
     return run.document()
@@ -243,9 +278,10 @@ async def run_evaluation(options: EvalOptions, out: TextIO = sys.stderr) -> dict
 
 @contextlib.asynccontextmanager
 async def _devnet(
-    options: EvalOptions, settings: list[dict[str, Any]], out: TextIO
+    options: EvalOptions, records: Sequence[EvalRecord], adversaries: Adversaries, out: TextIO
 ) -> AsyncIterator[Network]:
-    """The devnet of --devnet (left running), else a new one in a temporary directory."""
+    """The devnet of --devnet (left running), else a new one in a temporary directory (with
+    the oracle's labels file, for `oracle:P`)."""
     if options.devnet is not None:
         if not (options.devnet / NETWORK_FILE).is_file():
             raise EvalError(f"no node network in {options.devnet}: `trustnode devnet up --nodes N`")
@@ -253,6 +289,9 @@ async def _devnet(
         return
     with tempfile.TemporaryDirectory(prefix="trustnode-eval-") as tmp:
         directory = Path(tmp)
+        labels_file = directory / "oracle-labels.json"
+        write_oracle_labels([record.trace for record in records], labels_file)
+        settings = compute_node_settings(options, adversaries, labels_file)
         out.write(f"starting a devnet of {options.nodes} nodes in {directory}\n")
         network = await start_network(directory, options.nodes, node_settings=settings)
         try:

@@ -113,3 +113,24 @@ async def test_eval_scores_on_chain_verdicts_and_resumes(
     assert again["planted"] == entries["planted"]
     assert again["sound"]["trace_id"] == entries["sound"]["trace_id"]
     assert again["sound"]["predicted_first_error"] == -1
+
+
+async def test_eval_with_oracle_auditors_follows_the_labels(tmp_path: Path) -> None:
+    """At P = 1 the oracle answers from the labels alone: a record labelled wrong at a correct
+    step ends FLAWED there, and one labelled correct despite a false sum ends SOUND."""
+    records = [
+        {**RECORDS[1], "id": "labelled-wrong", "label": 1},
+        {**RECORDS[2], "id": "labelled-right", "label": -1},
+    ]
+    path = tmp_path / "oracle.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    options = EvalOptions(
+        records=path, out=tmp_path / "oracle.json", nodes=4, auditors="oracle:1", seed=5
+    )
+    document = await run_evaluation(options, io.StringIO())
+    entries = _by_id(document)
+    assert entries["labelled-wrong"]["trace_verdict"] == "FLAWED"
+    assert entries["labelled-wrong"]["predicted_first_error"] == 1
+    assert entries["labelled-right"]["trace_verdict"] == "SOUND"
+    assert document["metrics"]["f1"] == 1.0
+    assert document["options"]["auditors"] == "oracle:1"

@@ -23,6 +23,8 @@ from devnet.evaluation.runner import (
     compute_adversaries,
     compute_node_settings,
     load_eval_records,
+    parse_oracle_accuracy,
+    plan_adversaries,
     read_finished_entries,
 )
 from node.chain.ledger import pack_votes, unpack_votes
@@ -118,13 +120,26 @@ def test_adversaries_take_the_largest_stake_not_above_the_fraction() -> None:
 
 def test_node_settings_mark_the_adversaries() -> None:
     options = EvalOptions(Path("r.jsonl"), Path("o.json"), byzantine=0.2, strategy="collude")
-    settings, adversaries = compute_node_settings(options)
+    adversaries = plan_adversaries(options)
     assert adversaries.nodes == [3] and adversaries.stake_fraction == 0.2
+    settings = compute_node_settings(options, adversaries)
     assert settings[2]["audit"]["behaviour"] == "collude"
     assert settings[2]["audit"]["bloc_secret"].startswith("0x")
     assert all("behaviour" not in s["audit"] for i, s in enumerate(settings) if i != 2)
+
+
+def test_oracle_auditors_read_the_labels_file() -> None:
+    options = EvalOptions(Path("r.jsonl"), Path("o.json"), auditors="oracle:0.7", seed=3)
+    settings = compute_node_settings(options, plan_adversaries(options), Path("/l.json"))
+    assert settings[0]["audit"]["oracle"] == {"labels_file": "/l.json", "accuracy": 0.7, "seed": 3}
+    with pytest.raises(EvalError, match="labels file"):
+        compute_node_settings(options, plan_adversaries(options))
+
+
+@pytest.mark.parametrize("auditors", ["gpt", "oracle:0", "oracle:1.5", "oracle:x", "oracle"])
+def test_unknown_auditor_kinds_are_refused(auditors: str) -> None:
     with pytest.raises(EvalError, match="--auditors"):
-        compute_node_settings(EvalOptions(Path("r"), Path("o"), auditors="gpt"))
+        parse_oracle_accuracy(auditors)
 
 
 def _write_records(path: Path, records: list[dict[str, object]]) -> Path:
