@@ -64,6 +64,21 @@ def test_letter_claims(text: str, vote: Vote) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "problem", "vote"),
+    [
+        ('Hence "cap" < ["cap" ? "craft"].', WORDS, Vote.INVALID),
+        ('Hence "beetle" < "beetle" < "boutique".', WORDS, Vote.INVALID),
+        ('Hence "beetle" < "beetle" < "boutique".', "beetle boutique beetle", Vote.VALID),
+        ('Hence "Beetle" < "beetle".', "beetle Beetle", Vote.VALID),
+    ],
+)
+def test_a_chain_lists_a_word_at_most_as_often_as_the_input(
+    text: str, problem: str, vote: Vote
+) -> None:
+    assert judge(text, problem) is vote
+
+
+@pytest.mark.parametrize(
     ("text", "vote"),
     [
         ("The answer is accuracy beetle boutique canton cap craft", Vote.VALID),
