@@ -5,9 +5,9 @@
   annotations, when present, must all be the alphabet position of one same letter index k.
 - A letter claim `"canton": "c" (3)` holds when the letter is the word's k-th letter (k from
   a preceding "The first/second/... letter" header, when there is one) and N its position.
-- When the problem is a word list (a bare list, or after `List:`), every quoted word of a
-  chain must come from it; a chain may list a word at most as often as the list holds it;
-  an answer (`The answer is w1 w2 ...`) must be the same multiset in order.
+- When the problem is a word list (a bare list, or after `List:`), every quoted word, in a
+  chain or a letter claim, must come from it; a chain may list a word at most as often as the
+  list holds it; an answer (`The answer is w1 w2 ...`) must be the same multiset in order.
 - Numbers claimed in ascending / descending order must be so.
 
 Every check is linear in the sizes of the segment and the problem: the input list is read
@@ -77,7 +77,7 @@ class OrderingChecker:
         words = compute_input_list(segment.problem)
         claims = [
             *_chain_claims(segment.text, words),
-            *_letter_claims(segment.text),
+            *_letter_claims(segment.text, words),
             *_answer_claims(segment.text, words),
             *_number_order_claims(segment.text),
         ]
@@ -213,13 +213,16 @@ def _letter_position(word: str, index: int) -> int | None:
     return ord(word[index].lower()) - ord("a") + 1
 
 
-def _letter_claims(text: str) -> list[Claim]:
+def _letter_claims(text: str, words: InputList | None) -> list[Claim]:
     claims: list[Claim] = []
     headers = _ordinal_headers(text)
     starts = [start for start, _ in headers]
     for match in _LETTER_CLAIM.finditer(text):
         word, letter, number = match.group(1), match.group(2), int(match.group(3))
         if not _is_plain(word):
+            continue
+        if words is not None and not words.has(word):
+            claims.append(Claim(match.group(), False, f"{word!r} is not in the input list"))
             continue
         before = bisect_left(starts, match.start())
         index = headers[before - 1][1] if before else None

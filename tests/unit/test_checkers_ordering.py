@@ -63,6 +63,14 @@ def test_letter_claims(text: str, vote: Vote) -> None:
     assert judge(text) is vote
 
 
+def test_a_letter_claim_names_a_word_of_the_input_list() -> None:
+    # "obstruct" miscopied from "obstruent": the letter is right, the word is not the list's.
+    problem = "obstruent canton"
+    assert judge('The first letter: "obstruent": "o" (15).', problem) is Vote.VALID
+    assert judge('The first letter: "obstruct": "o" (15).', problem) is Vote.INVALID
+    assert judge('The first letter: "obstruct": "o" (15).', "Which comes first?") is Vote.VALID
+
+
 @pytest.mark.parametrize(
     ("text", "problem", "vote"),
     [
