@@ -5,16 +5,21 @@
   annotations, when present, must all be the alphabet position of one same letter index k.
 - A letter claim `"canton": "c" (3)` holds when the letter is the word's k-th letter (k from
   a preceding "The first/second/... letter" header, when there is one) and N its position.
-- When the problem is a word list (a bare list, or after `List:`), every quoted word must
-  come from it, and an answer (`The answer is w1 w2 ...`) must be the same multiset in order.
+- When the problem is a word list (a bare list, or after `List:`), every quoted word, in a
+  chain or a letter claim, must come from it; a chain may list a word at most as often as the
+  list holds it; an answer (`The answer is w1 w2 ...`) must be the same multiset in order.
 - Numbers claimed in ascending / descending order must be so.
+
+Every check is linear in the sizes of the segment and the problem: the input list is read
+once per segment, the letter headers once per text.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
-from collections.abc import Sequence
+from dataclasses import dataclass
 from fractions import Fraction
 from itertools import pairwise
 
@@ -42,6 +47,17 @@ _ORDINAL_NAMES += ("sixth", "seventh", "eighth", "ninth", "tenth")
 _ORDINALS = {name: index for index, name in enumerate(_ORDINAL_NAMES)}
 
 
+@dataclass(frozen=True)
+class InputList:
+    """The words a problem asks to sort, and how often each (case-folded) occurs in it."""
+
+    words: tuple[str, ...]
+    counts: Counter[str]
+
+    def has(self, word: str) -> bool:
+        return _key(word) in self.counts
+
+
 class OrderingChecker:
     """Judges word orderings, letter lookups, sorted answers and numeric order claims."""
 
@@ -58,10 +74,10 @@ class OrderingChecker:
     def check(self, segment: Segment) -> tuple[Claim, ...]:
         if len(segment.text) > MAX_SEGMENT_CHARS:
             return ()
-        words = compute_input_words(segment.problem)
+        words = compute_input_list(segment.problem)
         claims = [
             *_chain_claims(segment.text, words),
-            *_letter_claims(segment.text),
+            *_letter_claims(segment.text, words),
             *_answer_claims(segment.text, words),
             *_number_order_claims(segment.text),
         ]
@@ -84,6 +100,12 @@ def compute_input_words(problem: str) -> tuple[str, ...] | None:
     return tuple(tokens)
 
 
+def compute_input_list(problem: str) -> InputList | None:
+    """`compute_input_words` with the words' case-folded counts, computed once per segment."""
+    words = compute_input_words(problem)
+    return None if words is None else InputList(words, Counter(map(_key, words)))
+
+
 def _key(word: str) -> str:
     return word.casefold()
 
@@ -93,7 +115,7 @@ def _is_plain(word: str) -> bool:
     return word.isascii() and word.isalpha()
 
 
-def _chain_claims(text: str, words: Sequence[str] | None) -> list[Claim]:
+def _chain_claims(text: str, words: InputList | None) -> list[Claim]:
     claims: list[Claim] = []
     for match in _CHAIN.finditer(text):
         items = [_item(item) for item in _ITEM_PATTERN.finditer(match.group())]
@@ -108,7 +130,7 @@ def _is_whole_list(
     text: str,
     match: re.Match[str],
     items: list[tuple[int | None, tuple[str, ...]]],
-    words: Sequence[str],
+    words: InputList,
 ) -> bool:
     """A chain not marked as a subpart that orders more than half of the input's words claims
     to order them all (a word silently dropped from it is a sorting error)."""
@@ -116,14 +138,14 @@ def _is_whole_list(
     if "subpart" in nearby or "sublist" in nearby:
         return False
     chained = {_key(word) for _, group in items for word in group}
-    return len(chained & set(map(_key, words))) * 2 > len(set(map(_key, words)))
+    return len(chained & words.counts.keys()) * 2 > len(words.counts)
 
 
 def _judge_whole_list(
-    text: str, items: list[tuple[int | None, tuple[str, ...]]], words: Sequence[str]
+    text: str, items: list[tuple[int | None, tuple[str, ...]]], words: InputList
 ) -> Claim:
     chained = Counter(_key(word) for _, group in items for word in group)
-    missing = sorted((Counter(map(_key, words)) - chained).elements())
+    missing = sorted((words.counts - chained).elements())
     if missing:
         return Claim(text, False, f"drops {missing[0]!r} from the input list")
     return Claim(text, True, "orders every input word")
@@ -138,7 +160,7 @@ def _item(match: re.Match[str]) -> tuple[int | None, tuple[str, ...]]:
 
 
 def _judge_chain(
-    text: str, items: list[tuple[int | None, tuple[str, ...]]], words: Sequence[str] | None
+    text: str, items: list[tuple[int | None, tuple[str, ...]]], words: InputList | None
 ) -> Claim:
     for (_, left), (_, right) in pairwise(items):
         if not all(map(_is_plain, (*left, *right))):
@@ -146,14 +168,28 @@ def _judge_chain(
         # Non-strict: a word listed twice in the input may stand twice in a row.
         if max(map(_key, left)) > min(map(_key, right)):
             return Claim(text, False, f"{max(left, key=_key)!r} does not precede {right!r}")
-    known = set(map(_key, words)) if words is not None else None
     chained = [word for _, group in items for word in group]
-    strangers = [word for word in chained if known is not None and _key(word) not in known]
-    if strangers:
-        return Claim(text, False, f"{strangers[0]!r} is not in the input list")
+    if words is not None:
+        claim = _judge_chained_words(text, chained, words)
+        if claim is not None:
+            return claim
     if not _has_consistent_annotations(items):
         return Claim(text, False, "the (N) annotations match no single letter position")
     return Claim(text, True, "in alphabetical order")
+
+
+def _judge_chained_words(text: str, chained: list[str], words: InputList) -> Claim | None:
+    """A false claim when the chain names a word not in the list, or names a word more often
+    than the list holds it (ordering words of a list places each of its copies once)."""
+    strangers = [word for word in chained if not words.has(word)]
+    if strangers:
+        return Claim(text, False, f"{strangers[0]!r} is not in the input list")
+    # Not `Counter - Counter`: that walks the whole input list once per chain.
+    counts = Counter(map(_key, chained))
+    extra = sorted(word for word, count in counts.items() if count > words.counts[word])
+    if extra:
+        return Claim(text, False, f"{extra[0]!r} appears more often than in the input list")
+    return None
 
 
 def _has_consistent_annotations(items: list[tuple[int | None, tuple[str, ...]]]) -> bool:
@@ -177,25 +213,32 @@ def _letter_position(word: str, index: int) -> int | None:
     return ord(word[index].lower()) - ord("a") + 1
 
 
-def _letter_claims(text: str) -> list[Claim]:
+def _letter_claims(text: str, words: InputList | None) -> list[Claim]:
     claims: list[Claim] = []
+    headers = _ordinal_headers(text)
+    starts = [start for start, _ in headers]
     for match in _LETTER_CLAIM.finditer(text):
         word, letter, number = match.group(1), match.group(2), int(match.group(3))
         if not _is_plain(word):
             continue
-        index = _header_index(text, match.start())
+        if words is not None and not words.has(word):
+            claims.append(Claim(match.group(), False, f"{word!r} is not in the input list"))
+            continue
+        before = bisect_left(starts, match.start())
+        index = headers[before - 1][1] if before else None
         claims.append(_judge_letter(match.group(), word, letter, number, index))
     return claims
 
 
-def _header_index(text: str, position: int) -> int | None:
-    """The letter index of the nearest "The <ordinal> letter" before `position`, if any."""
-    headers = list(_LETTER_HEADER.finditer(text, 0, position))
-    for header in reversed(headers):
+def _ordinal_headers(text: str) -> list[tuple[int, int]]:
+    """(start, letter index) of every "The <ordinal> letter" header, in text order; a letter
+    claim reads the nearest one before it."""
+    headers: list[tuple[int, int]] = []
+    for header in _LETTER_HEADER.finditer(text):
         ordinal = header.group(1).lower()
         if ordinal in _ORDINALS:
-            return _ORDINALS[ordinal]
-    return None
+            headers.append((header.start(), _ORDINALS[ordinal]))
+    return headers
 
 
 def _judge_letter(text: str, word: str, letter: str, number: int, index: int | None) -> Claim:
@@ -208,20 +251,20 @@ def _judge_letter(text: str, word: str, letter: str, number: int, index: int | N
     return Claim(text, True, "letter and position match")
 
 
-def _answer_claims(text: str, words: Sequence[str] | None) -> list[Claim]:
+def _answer_claims(text: str, words: InputList | None) -> list[Claim]:
     if words is None:
         return []
     claims: list[Claim] = []
     for match in _ANSWER.finditer(text):
         answer = re.split(r"[ \t,]+", match.group(1).strip().rstrip("."))
-        if sum(_key(word) in set(map(_key, words)) for word in answer) * 2 < len(answer):
+        if sum(map(words.has, answer)) * 2 < len(answer):
             continue  # mostly other words: not an answer to this list
         claims.append(_judge_sorted_answer(match.group(), answer, words))
     return claims
 
 
-def _judge_sorted_answer(text: str, answer: list[str], words: Sequence[str]) -> Claim:
-    if Counter(map(_key, answer)) != Counter(map(_key, words)):
+def _judge_sorted_answer(text: str, answer: list[str], words: InputList) -> Claim:
+    if Counter(map(_key, answer)) != words.counts:
         return Claim(text, False, "not the same words as the input list")
     plain_pairs = [(a, b) for a, b in pairwise(answer) if _is_plain(a) and _is_plain(b)]
     if any(_key(a) > _key(b) for a, b in plain_pairs):

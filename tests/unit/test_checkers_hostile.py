@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from string import ascii_lowercase
 
 import pytest
 
@@ -70,6 +71,28 @@ def test_the_evaluator_refuses_out_of_bounds_input(text: str) -> None:
 def test_unjudgeable_hostile_text_abstains() -> None:
     for text in ("9^9^9^9 = 1", "__import__('os') = 1", "1" * 10_000 + " = 1"):
         assert Tier1Checker().judge(make_segment(text)).vote is Vote.ABSTAIN
+
+
+#: A word list at the problem bound, and texts of many ordering claims about it: a check that
+#: rebuilt the list per claim (or rescanned the text per claim) took 4 to 15 CPU seconds here.
+WORD_LIST = " ".join(
+    f"w{a}{b}{c}" for a in ascii_lowercase for b in ascii_lowercase for c in ascii_lowercase[:13]
+)
+WORD_LIST_HOSTILE = [
+    "The answer is " + "waaa " * 9_000,
+    '"waaa" < "wbaa". ' * 2_700,
+    "The first letter: " + '"waaa": "w" (23). ' * 2_500,
+    '"waaa" < "waaa" < ' * 2_500 + '"wbaa"',
+]
+
+
+@pytest.mark.parametrize("text", WORD_LIST_HOSTILE, ids=range(len(WORD_LIST_HOSTILE)))
+def test_ordering_claims_on_a_long_word_list_are_judged_quickly(text: str) -> None:
+    segment = make_segment(text[:49_000]).model_copy(update={"problem": WORD_LIST})
+    started = time.process_time()
+    judgement = Tier1Checker().judge(segment)
+    assert time.process_time() - started < CPU_SECONDS
+    assert judgement.vote in (Vote.VALID, Vote.INVALID)
 
 
 def test_a_very_long_segment_is_left_to_higher_tiers() -> None:

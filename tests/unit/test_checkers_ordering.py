@@ -63,6 +63,29 @@ def test_letter_claims(text: str, vote: Vote) -> None:
     assert judge(text) is vote
 
 
+def test_a_letter_claim_names_a_word_of_the_input_list() -> None:
+    # "obstruct" miscopied from "obstruent": the letter is right, the word is not the list's.
+    problem = "obstruent canton"
+    assert judge('The first letter: "obstruent": "o" (15).', problem) is Vote.VALID
+    assert judge('The first letter: "obstruct": "o" (15).', problem) is Vote.INVALID
+    assert judge('The first letter: "obstruct": "o" (15).', "Which comes first?") is Vote.VALID
+
+
+@pytest.mark.parametrize(
+    ("text", "problem", "vote"),
+    [
+        ('Hence "cap" < ["cap" ? "craft"].', WORDS, Vote.INVALID),
+        ('Hence "beetle" < "beetle" < "boutique".', WORDS, Vote.INVALID),
+        ('Hence "beetle" < "beetle" < "boutique".', "beetle boutique beetle", Vote.VALID),
+        ('Hence "Beetle" < "beetle".', "beetle Beetle", Vote.VALID),
+    ],
+)
+def test_a_chain_lists_a_word_at_most_as_often_as_the_input(
+    text: str, problem: str, vote: Vote
+) -> None:
+    assert judge(text, problem) is vote
+
+
 @pytest.mark.parametrize(
     ("text", "vote"),
     [
