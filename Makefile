@@ -45,11 +45,13 @@ demo: setup
 	$(BIN)/trustnode demo
 
 bench: setup
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[bench]'
 	$(PY) benchmarks/hdag.py
 	$(PY) benchmarks/gas.py
 	$(PY) benchmarks/e2e.py
 	$(PY) benchmarks/checkers_offline.py
 	$(PY) benchmarks/external.py --out benchmarks/results/external-bbm.json
+	$(PY) benchmarks/sweep.py
 
 vectors: setup
 	$(PY) tests/vectors/generate.py
