@@ -97,3 +97,43 @@ def test_segment_names_the_record_of_a_too_large_trace(
     code, _, err = _run(["segment", str(path)], capsys)
     assert code == 2
     assert "line 1 (id huge): the trace splits into" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "content", "expected"),
+    [
+        ([], None, "no such file"),
+        ([], '{"problem": "p", "steps": ["a"]}\n', "needs an 'id' and a 'label'"),
+        (
+            ["--auditors", "oracle:2"],
+            '{"id": "a", "problem": "p", "steps": ["a"], "label": -1}\n',
+            "--auditors must be",
+        ),
+        (
+            ["--devnet", "/nonexistent", "--byzantine", "0.2"],
+            '{"id": "a", "problem": "p", "steps": ["a"], "label": -1}\n',
+            "not with --devnet",
+        ),
+    ],
+)
+def test_eval_errors_are_one_line_exit_2(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    content: str | None,
+    expected: str,
+) -> None:
+    records = tmp_path / "records.jsonl"
+    if content is not None:
+        records.write_text(content, encoding="utf-8")
+    code, _, err = _run(["eval", str(records), "--out", str(tmp_path / "o.json"), *extra], capsys)
+    assert code == 2
+    assert expected in err and err.count("\n") == 1
+    assert not (tmp_path / "o.json").exists()
+
+
+@pytest.mark.parametrize("bad", [["--byzantine", "1.5"], ["--limit", "0"], ["--in-flight", "x"]])
+def test_eval_refuses_bad_numbers(tmp_path: Path, bad: list[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["eval", str(tmp_path / "r.jsonl"), "--out", str(tmp_path / "o.json"), *bad])
+    assert exited.value.code == 2
