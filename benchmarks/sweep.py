@@ -11,7 +11,8 @@ whose stake is the largest share not above the fraction given `--strategy` inste
 stakes are 10, 20, 30, 40 and 50 ETH, so the realised share (what the plot's x axis shows) is
 0, 6.7, 20, 26.7 and 40% for 0, 0.1, 0.2, 0.3 and 0.4. Oracle auditors isolate the protocol
 (committees, tally, escalation, adversaries) from judge quality; the papers' claim under test is
-"correct under up to 30% malicious participants". Writes the JSON and a PNG plot beside it (matplotlib, from `pip install .[bench]`, which `make bench` runs).
+"correct under up to 30% malicious participants". Writes the JSON and a PNG plot beside it
+(matplotlib, from `pip install .[bench]`, which `make bench` runs).
 """
 
 from __future__ import annotations
