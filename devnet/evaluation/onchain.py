@@ -14,7 +14,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from node.chain.ledger import LedgerClient
-from node.pipeline.context import ChainContext
 from protocol.consensus import (
     AuditOutcome,
     SegmentTally,
@@ -23,8 +22,9 @@ from protocol.consensus import (
 )
 from protocol.exposure import ExposureFigures, compute_exposure
 from protocol.hdag import build_hdag
-from protocol.models import Hdag, Trace, TraceVerdict
+from protocol.models import Auditor, Hdag, Trace, TraceVerdict
 from protocol.params import DEVNET, ProtocolParams
+from protocol.rounds import compute_layout_tiers
 from protocol.segments import compute_visible_spans
 
 
@@ -44,9 +44,27 @@ class ChainReading:
     exposure: ExposureFigures
 
 
+class SnapshotReader:
+    """Stakes and tiers of every registered auditor at a block, as the Ledger snapshotted them
+    for a submission (the registrations are scanned once and then only past the last scan)."""
+
+    def __init__(self, ledger: LedgerClient) -> None:
+        self.ledger = ledger
+        self._addresses: set[str] = set()
+        self._scanned_to = -1
+
+    async def snapshot(self, block: int) -> tuple[Auditor, ...]:
+        if block > self._scanned_to:
+            head = await self.ledger.chain.block_number()
+            for keys in await self.ledger.registrations(self._scanned_to + 1, head):
+                self._addresses.add(keys.address)
+            self._scanned_to = head
+        return await self.ledger.auditors_at(sorted(self._addresses), block)
+
+
 async def read_trace(
     ledger: LedgerClient,
-    context: ChainContext,
+    snapshots: SnapshotReader,
     trace: Trace,
     trace_id: str,
     judge_accuracy_bps: int,
@@ -54,18 +72,18 @@ async def read_trace(
 ) -> ChainReading:
     """Read a finalized trace back from the chain (ChainReadingError if it is not final)."""
     verdict = await ledger.verdict_of(trace_id)
-    finalizations = await ledger.finalizations(context.from_block, trace_id=trace_id)
-    trace_context = await context.load(trace_id)
-    if not verdict.is_final or not finalizations or trace_context is None:
+    finalizations = await ledger.finalizations(0, trace_id=trace_id)
+    submission = await ledger.submission_of(trace_id)
+    if not verdict.is_final or not finalizations or submission is None:
         raise ChainReadingError(f"trace {trace_id} is not finalized on-chain")
     reveals = await ledger.finalized_reveals(finalizations[0])
+    snapshot = await snapshots.snapshot(submission.snapshot_block)
     hdag = build_hdag(trace)
-    submission = trace_context.submission
     outcome = compute_audit_outcome(
         submission.seed,
-        trace_context.tiers,
+        compute_layout_tiers(submission.layout, snapshot),
         submission.k,
-        trace_context.snapshot,
+        snapshot,
         reveals,
         params,
         hdag,
@@ -78,7 +96,7 @@ async def read_trace(
         )
     gas = await ledger.chain.gas_used(submission.tx_hash)
     gas += await ledger.chain.gas_used(finalizations[0].tx_hash)
-    stakes = {auditor.address: auditor.stake for auditor in trace_context.snapshot}
+    stakes = {auditor.address: auditor.stake for auditor in snapshot}
     return ChainReading(
         verdict=verdict.verdict,
         predicted_first_error=verdict.first_error,

@@ -26,14 +26,13 @@ from typing import Any, Literal, TextIO
 
 from devnet.deployment import DEFAULT_STAKES_ETH
 from devnet.evaluation.metrics import summarize
-from devnet.evaluation.onchain import ChainReadingError, read_trace
+from devnet.evaluation.onchain import ChainReadingError, SnapshotReader, read_trace
 from devnet.evaluation.progress import Progress
 from devnet.finality import FinalityWatcher
 from devnet.network import NETWORK_FILE, Network, start_network, stop_network
 from node.chain import ChainClient
 from node.chain.ledger import LedgerClient
 from node.oracle_labels import write_oracle_labels
-from node.pipeline.context import ChainContext
 from node.rpc_client import RpcClient, RpcClientError
 from node.tracefile import read_traces
 from protocol.encoding import keccak
@@ -258,7 +257,6 @@ async def run_evaluation(options: EvalOptions, out: TextIO = sys.stderr) -> dict
     header = {
         "format": RESULT_FORMAT,
         "records_file": str(options.records),
-        "command": " ".join(["trustnode", "eval", *sys.argv[2:]]),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
         "adversaries": asdict(adversaries),
         "scoring": "devnet.evaluation.metrics",
@@ -269,10 +267,12 @@ async def run_evaluation(options: EvalOptions, out: TextIO = sys.stderr) -> dict
     pending = [r for r in records if r.record_id not in done]
     if done:
         out.write(f"resuming: {len(done)} of {len(records)} records already final\n")
-    if pending:
-        async with _devnet(options, records, adversaries, out) as network:
-            await _audit_all(run, network, pending)
-    run.save()
+    try:
+        if pending:
+            async with _devnet(options, records, adversaries, out) as network:
+                await _audit_all(run, network, pending)
+    finally:
+        run.save()  # also when interrupted: a rerun resumes from what finished
     return run.document()
 
 
@@ -303,7 +303,7 @@ async def _devnet(
 async def _audit_all(run: _Run, network: Network, pending: list[EvalRecord]) -> None:
     chain = ChainClient(network.chain_rpc_url)
     ledger = LedgerClient(chain, network.ledger, network.registry)
-    context = ChainContext(ledger)
+    snapshots = SnapshotReader(ledger)
     clients = [RpcClient(node.rpc_url, timeout_s=60.0) for node in network.nodes]
     turns = itertools.count()
     queue = iter(pending)
@@ -314,9 +314,8 @@ async def _audit_all(run: _Run, network: Network, pending: list[EvalRecord]) -> 
             run.record(await auditing.audit(record, clients[next(turns) % len(clients)]))
 
     try:
-        await context.start()
         watcher = FinalityWatcher(ledger, await chain.block_number())
-        auditing = _Auditing(ledger, context, watcher, run.options, accuracy_bps)
+        auditing = _Auditing(ledger, snapshots, watcher, run.options, accuracy_bps)
         async with asyncio.TaskGroup() as group:
             polling = group.create_task(watcher.run())
             try:
@@ -334,7 +333,7 @@ async def _audit_all(run: _Run, network: Network, pending: list[EvalRecord]) -> 
 @dataclass
 class _Auditing:
     ledger: LedgerClient
-    context: ChainContext
+    snapshots: SnapshotReader
     watcher: FinalityWatcher
     options: EvalOptions
     accuracy_bps: int
@@ -354,7 +353,7 @@ class _Auditing:
         entry["latency_s"] = round(final_at - started, 3)
         try:
             reading = await read_trace(
-                self.ledger, self.context, record.trace, record.trace_id, self.accuracy_bps
+                self.ledger, self.snapshots, record.trace, record.trace_id, self.accuracy_bps
             )
         except ChainReadingError as exc:
             return {**entry, "error": str(exc)}

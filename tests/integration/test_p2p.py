@@ -149,8 +149,15 @@ async def test_validator_verdicts_stop_delivery(net: Net, outcome: Outcome, pena
     # Both receivers judge alike, so neither relays the message to the other.
     net.b.validator, net.c.validator = validator_of("b"), validator_of("c")
     await net.a.publish(TOPIC_VOTES, _commit(1))
-    await _until(lambda: len(seen) == 2)
-    for node in (net.b, net.c):
+    receivers = (net.b, net.c)
+    # The bridge records a penalty after the validator returns, on trio's side: wait for it.
+    await _until(
+        lambda: (
+            len(seen) == 2
+            and all(node.penalties.get(net.a.peer_id, 0) == penalized for node in receivers)
+        )
+    )
+    for node in receivers:
         assert node.penalties.get(net.a.peer_id, 0) == penalized
     net.b.validator = net.c.validator = None
     await net.a.publish(TOPIC_VOTES, _commit(2))
