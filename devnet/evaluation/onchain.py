@@ -54,11 +54,12 @@ class SnapshotReader:
         self._scanned_to = -1
 
     async def snapshot(self, block: int) -> tuple[Auditor, ...]:
+        # Only registrations up to the snapshot block matter, and that block is mined (the
+        # submission came after it): scanning to the chain's head raced Anvil's log index.
         if block > self._scanned_to:
-            head = await self.ledger.chain.block_number()
-            for keys in await self.ledger.registrations(self._scanned_to + 1, head):
+            for keys in await self.ledger.registrations(self._scanned_to + 1, block):
                 self._addresses.add(keys.address)
-            self._scanned_to = head
+            self._scanned_to = block
         return await self.ledger.auditors_at(sorted(self._addresses), block)
 
 

@@ -30,7 +30,7 @@ from devnet.evaluation.onchain import ChainReadingError, SnapshotReader, read_tr
 from devnet.evaluation.progress import Progress
 from devnet.finality import FinalityWatcher
 from devnet.network import NETWORK_FILE, Network, start_network, stop_network
-from node.chain import ChainClient
+from node.chain import ChainClient, ChainError
 from node.chain.ledger import LedgerClient
 from node.oracle_labels import write_oracle_labels
 from node.rpc_client import RpcClient, RpcClientError
@@ -355,7 +355,8 @@ class _Auditing:
             reading = await read_trace(
                 self.ledger, self.snapshots, record.trace, record.trace_id, self.accuracy_bps
             )
-        except ChainReadingError as exc:
+        except (ChainReadingError, ChainError) as exc:
+            # One unreadable record is an entry with its error, not the end of the run.
             return {**entry, "error": str(exc)}
         return {
             **entry,
