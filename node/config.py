@@ -34,6 +34,7 @@ from auditors.adversaries import (
     Behaviour,
     CopycatFallback,
 )
+from node.files import read_bounded
 from node.hosts import is_loopback_host
 from node.oracle_labels import read_oracle_labels
 from node.tracefile import describe_validation_error
@@ -240,15 +241,7 @@ class NodeConfig(_Strict):
 
 def load_config(path: Path) -> NodeConfig:
     """Read and validate `path`; relative paths in it are taken from the file's directory."""
-    try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: {size} bytes exceeds the {MAX_CONFIG_BYTES}-byte limit")
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    raw = read_bounded(path, MAX_CONFIG_BYTES, "config file", ConfigError)
     try:
         json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from auditors.oracle import NO_ERROR, OracleConfigError, compute_oracle_labels
+from node.files import read_bounded
 from protocol.models import Trace
 from protocol.params import MAX_STEPS
 
@@ -45,17 +46,7 @@ def read_oracle_labels(path: Path) -> dict[str, int]:
     not a trace id, the same id twice with different labels, a label that is not an integer in
     [-1, MAX_STEPS).
     """
-    try:
-        size = path.stat().st_size
-        if size > MAX_ORACLE_LABELS_BYTES:
-            raise OracleLabelsError(
-                f"{path}: {size} bytes exceeds the {MAX_ORACLE_LABELS_BYTES}-byte limit"
-            )
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise OracleLabelsError(f"{path}: no such labels file") from None
-    except OSError as exc:
-        raise OracleLabelsError(f"{path}: cannot read ({exc.strerror})") from None
+    raw = read_bounded(path, MAX_ORACLE_LABELS_BYTES, "labels file", OracleLabelsError)
     try:
         pairs = json.loads(raw.decode("utf-8"), object_pairs_hook=_pairs)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
