@@ -26,7 +26,7 @@ from fractions import Fraction
 
 from protocol.encoding import abi_address, abi_bytes32, abi_uint, keccak, keccak_hex
 from protocol.errors import EncodingError, SortitionError
-from protocol.models import Auditor, Level, Tier
+from protocol.models import Auditor, Hdag, Level, Tier
 from protocol.params import (
     BASIS_POINTS,
     MAX_COMMITTEE_SIZE,
@@ -35,6 +35,7 @@ from protocol.params import (
     SORTITION_HASH_BITS,
     ProtocolParams,
 )
+from protocol.segments import compute_visible_spans
 
 #: Tier stakes must stay below this so `(h >> 128) * tierStake` fits in a uint256.
 MAX_TIER_STAKE = 2**SORTITION_HASH_BITS - 1
@@ -239,3 +240,13 @@ def compute_committee_size(
         ):
             return k
     return params.min_committee_size
+
+
+def compute_trace_committee_size(
+    hdag: Hdag, snapshot: Sequence[Auditor], params: ProtocolParams
+) -> int:
+    """k from the exposure budget for this trace and auditor set (design: Privacy)."""
+    tier_stakes = compute_tier_stakes(snapshot)
+    tiers = [compute_segment_tier(node.level, tier_stakes) for node in hdag.nodes]
+    visible = [sum(s.length for s in compute_visible_spans(hdag, n)) for n in hdag.nodes]
+    return compute_committee_size(visible, len(hdag.text), tiers, snapshot, params)

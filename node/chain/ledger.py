@@ -205,6 +205,10 @@ class LedgerClient:
     async def stake_of(self, auditor: str) -> int:
         return int(await self.chain.call(self.registry.functions.stakeOf(checksum(auditor))))
 
+    async def rewards_of(self, account: str) -> int:
+        """Wei the Ledger has credited to `account` and not yet paid out (`withdrawRewards`)."""
+        return int(await self.chain.call(self.ledger.functions.rewardsOf(checksum(account))))
+
     async def auditors_at(self, addresses: Sequence[str], block: int) -> tuple[Auditor, ...]:
         """The auditors among `addresses` with stake at `block`, with their tiers, as the
         Registry snapshotted them: one call however many auditors there are."""

@@ -41,11 +41,12 @@ from protocol.messages import (
     TraceAnnouncement,
     sign_envelope,
 )
-from protocol.models import Auditor, Hdag, Segment, Trace
-from protocol.params import ProtocolParams
+from protocol.models import Hdag, Segment, Trace
 from protocol.rounds import is_reveal_complete
-from protocol.segments import build_segments, compute_visible_spans
-from protocol.sortition import compute_committee_size, compute_segment_tier, compute_tier_stakes
+from protocol.segments import build_segments
+from protocol.sortition import (
+    compute_trace_committee_size,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -70,16 +71,6 @@ class Prepared:
 
 def _clock_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def compute_trace_committee_size(
-    hdag: Hdag, snapshot: Sequence[Auditor], params: ProtocolParams
-) -> int:
-    """k from the exposure budget for this trace and auditor set (design: Privacy)."""
-    tier_stakes = compute_tier_stakes(snapshot)
-    tiers = [compute_segment_tier(node.level, tier_stakes) for node in hdag.nodes]
-    visible = [sum(s.length for s in compute_visible_spans(hdag, n)) for n in hdag.nodes]
-    return compute_committee_size(visible, len(hdag.text), tiers, snapshot, params)
 
 
 class CoordinatorService:

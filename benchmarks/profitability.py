@@ -1,0 +1,368 @@
+"""Safety-Profitability: what honest, lazy, always-wrong and colluding auditors earn, read from
+the Ledger's own payouts and slashes on a real chain, and how often the verdicts stay right.
+
+Run from the repository root:
+`python benchmarks/profitability.py [--traces 1000] [--honest oracle:0.9 tier1]
+[--strategies lazy always-wrong colluding] [--fractions 0 0.1 0.2 0.3 0.4] [--out ...json]`.
+
+Every cell (honest judge, adversary strategy, adversarial stake fraction) is a fresh Anvil with
+the real contracts and ten registered auditors of 10 ETH each, so 0.1 of the stake is exactly one
+auditor. `--traces` labelled records (BIG-Bench Mistake and ProcessBench development files,
+evenly spaced) are each submitted, voted and finalized on-chain by `devnet.direct_audit`: the
+auditors vote in process (no gossip: what is measured here is the contract's economics, not the
+network), each through the judge its class names:
+
+- honest: `oracle:P` (right with probability P from the record's label) or `tier1` (the real
+  tier-1 checkers, which abstain on what they cannot check);
+- lazy: `always-valid`, VALID on everything without looking (most segments are valid);
+- always-wrong: `flip` of the honest judge;
+- colluding: `collude`, a bloc voting the honest judge's answer except on the half of the
+  segments its shared secret picks, where every member votes the wrong answer.
+
+Profit is read from chain state after the last trace, per auditor:
+`rewardsOf(a) + stakeOf(a) - stake registered` (the Ledger credits rewards to `rewardsOf` and takes
+slashes from the stake), in ETH over the cell's traces, and reported per class as the mean per
+auditor. Fees are the Ledger's minimum fee, what a node pays by default. Safety is the share of
+traces whose on-chain first error equals the label. Writes the JSON and a PNG beside it
+(matplotlib, from `pip install .[bench]`, which `make bench` runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
+from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
+
+from auditors.adversaries import make_adversary
+from auditors.checkers import Tier1Checker
+from auditors.judgement import Judge
+from auditors.oracle import OracleJudge, compute_oracle_labels, compute_oracle_truth
+from devnet.accounts import dev_private_key
+from devnet.anvil import start_anvil, stop_anvil
+from devnet.deployment import deploy_contracts, register_dev_auditors
+from devnet.direct_audit import run_direct_audit
+from devnet.evaluation.runner import load_eval_records
+from node.chain import ChainClient, Sender
+from node.chain.ledger import LedgerClient
+from protocol.encoding import keccak
+from protocol.hdag import build_hdag
+from protocol.ids import compute_trace_id
+from protocol.layout import compute_layout_steps, compute_segment_layout
+from protocol.models import Segment, Trace, TraceVerdict, Vote
+from protocol.params import DEVNET
+from protocol.sortition import compute_trace_committee_size
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "external-dev"
+RESULTS = REPO / "benchmarks" / "results" / "profitability.json"
+DEFAULT_FILES = tuple(sorted(DATA.glob("bbm-*.jsonl")) + sorted(DATA.glob("processbench-*.jsonl")))
+#: Nine auditors (the devnet's accounts after the deployer's) holding 100 ETH: auditors 1-4 hold
+#: 10 ETH each, so 0.1 of the stake is exactly one of them, up to 0.4.
+STAKES_ETH = (10, 10, 10, 10, 10, 10, 10, 10, 20)
+#: Profits are compared per this much stake, since the last honest auditor holds twice as much.
+PROFIT_UNIT_ETH = 10
+ETHER = 10**18
+#: The judge each adversary class votes through (`auditors.adversaries` behaviour names).
+BEHAVIOUR_OF = {"lazy": "always-valid", "always-wrong": "flip", "colluding": "collude"}
+#: Colluding members attack this share of the segments (`DEFAULT_BLOC_FRACTION` of the node).
+BLOC_FRACTION = 0.5
+
+
+@dataclass(frozen=True)
+class Cell:
+    honest: str
+    strategy: str
+    fraction: float
+
+    @property
+    def adversaries(self) -> int:
+        return round(self.fraction * sum(STAKES_ETH) / STAKES_ETH[0])
+
+
+def load_traces(files: Sequence[Path], count: int) -> list[Trace]:
+    """`count` labelled records evenly spaced through the concatenated files."""
+    traces = [record.trace for path in files for record in load_eval_records(path, None)]
+    if count < len(traces):
+        traces = [traces[i * len(traces) // count] for i in range(count)]
+    return traces
+
+
+def make_honest_judge(honest: str, auditor: str, labels: dict[str, int], layouts: Any) -> Judge:
+    """The honest class's judge: the real tier-1 checkers, or an oracle right with P."""
+    if honest == "tier1":
+        return Tier1Checker()
+    accuracy = float(honest.removeprefix("oracle:"))
+    return OracleJudge(labels, accuracy, 0, auditor, layouts.get)
+
+
+def make_judges(
+    cell: Cell, addresses: Sequence[str], labels: dict[str, int], layouts: dict[str, bytes]
+) -> dict[str, Judge]:
+    """Auditors 1..n are adversaries (equal stakes: which ones does not matter), the rest honest."""
+    secret = keccak(f"bloc/{cell.honest}/{cell.fraction}".encode())
+    judges: dict[str, Judge] = {}
+    for index, address in enumerate(addresses):
+        honest = make_honest_judge(cell.honest, address, labels, layouts)
+        if index < cell.adversaries:
+            adversary = make_adversary(
+                BEHAVIOUR_OF[cell.strategy], honest, bloc_secret=secret, bloc_fraction=BLOC_FRACTION
+            )
+            assert adversary is not None  # only `absent` has no judge
+            honest = adversary
+        judges[address] = honest
+    return judges
+
+
+def class_of(cell: Cell, index: int) -> str:
+    return cell.strategy if index < cell.adversaries else "honest"
+
+
+async def measure_cell(cell: Cell, traces: Sequence[Trace]) -> dict[str, Any]:
+    """One fresh chain, every trace audited on it; profits and safety as the chain records them."""
+    with tempfile.TemporaryDirectory(prefix="trust-profit-") as tmp:
+        anvil = start_anvil(Path(tmp))
+        try:
+            return await _audit_on_chain(cell, traces, anvil.rpc_url)
+        finally:
+            stop_anvil(anvil.pid)
+
+
+async def _audit_on_chain(cell: Cell, traces: Sequence[Trace], rpc_url: str) -> dict[str, Any]:
+    chain = ChainClient(rpc_url)
+    started = time.perf_counter()
+    try:
+        deployer = Sender.from_key(dev_private_key(0))
+        registry, ledger_address, _ = await deploy_contracts(chain, deployer)
+        ledger = LedgerClient(chain, ledger_address, registry)
+        dev = await register_dev_auditors(ledger, len(STAKES_ETH), stakes_eth=STAKES_ETH)
+        keys = [auditor.private_key for auditor in dev]
+        addresses = [auditor.address for auditor in dev]
+        snapshot = await ledger.auditors_at(addresses, await chain.block_number())
+        fee = (await ledger.settings()).min_fee
+        labels = compute_oracle_labels(traces)
+        layouts: dict[str, bytes] = {}
+        judges = make_judges(cell, addresses, labels, layouts)
+        classes = {address: class_of(cell, i) for i, address in enumerate(addresses)}
+        log = VoteLog()
+        rule = _vote_rule(judges, classes, labels, layouts, log)
+        right = 0
+        for trace in traces:
+            hdag = build_hdag(trace)
+            layouts[compute_trace_id(trace)] = compute_segment_layout(hdag)
+            k = compute_trace_committee_size(hdag, snapshot, DEVNET)
+            audit = await run_direct_audit(ledger, deployer, keys, trace, k, rule, fee)
+            right += _first_error(audit.verdict.verdict, audit.verdict.first_error) == trace.label
+        profits = [await _profit(ledger, auditor.address, auditor.stake) for auditor in dev]
+    finally:
+        await chain.close()
+    return _summarise(cell, traces, fee, right, profits, log) | {
+        "wall_s": round(time.perf_counter() - started, 1)
+    }
+
+
+@dataclass
+class VoteLog:
+    """Each class's votes against the label's truth (`compute_oracle_truth`): its measured
+    accuracy on the votes it cast, and how often it abstained."""
+
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def record(self, name: str, vote: Vote, truth: Vote) -> None:
+        outcome = "abstain" if vote is Vote.ABSTAIN else "right" if vote is truth else "wrong"
+        self.counts.setdefault(name, Counter())[outcome] += 1
+
+    def summary(self) -> dict[str, dict[str, float | int]]:
+        return {name: _describe_votes(counts) for name, counts in sorted(self.counts.items())}
+
+
+def _describe_votes(counts: Counter[str]) -> dict[str, float | int]:
+    cast = counts["right"] + counts["wrong"]
+    total = cast + counts["abstain"]
+    return {
+        "votes": total,
+        "accuracy_on_cast": round(counts["right"] / cast, 4) if cast else 0.0,
+        "abstain_rate": round(counts["abstain"] / total, 4) if total else 0.0,
+    }
+
+
+def _vote_rule(
+    judges: dict[str, Judge],
+    classes: dict[str, str],
+    labels: dict[str, int],
+    layouts: dict[str, bytes],
+    log: VoteLog,
+) -> Callable[[str, Segment], Vote | None]:
+    def rule(address: str, segment: Segment) -> Vote | None:
+        vote = judges[address].judge(segment).vote
+        step = compute_layout_steps(layouts[segment.trace_id])[segment.index]
+        log.record(
+            classes[address],
+            vote,
+            compute_oracle_truth(segment.level, step, labels[segment.trace_id]),
+        )
+        return vote
+
+    return rule
+
+
+def _first_error(verdict: TraceVerdict, first_error: int) -> int:
+    return first_error if verdict is TraceVerdict.FLAWED else -1
+
+
+async def _profit(ledger: LedgerClient, address: str, registered: int) -> int:
+    """Rewards credited plus stake gained (negative: slashed) since registration, in wei."""
+    return await ledger.rewards_of(address) + await ledger.stake_of(address) - registered
+
+
+def _summarise(
+    cell: Cell, traces: Sequence[Trace], fee: int, right: int, profits: Sequence[int], log: VoteLog
+) -> dict[str, Any]:
+    # Per class: its total profit over its total stake, so the classes' figures weighted by their
+    # stakes add up to the fees paid (the Ledger conserves fee + slashes = rewards + dust).
+    profit_by_class: dict[str, int] = {}
+    stake_by_class: dict[str, int] = {}
+    for index, profit in enumerate(profits):
+        name = class_of(cell, index)
+        profit_by_class[name] = profit_by_class.get(name, 0) + profit
+        stake_by_class[name] = stake_by_class.get(name, 0) + STAKES_ETH[index]
+    point = {
+        "honest": cell.honest,
+        "strategy": cell.strategy if cell.adversaries else "none",
+        "fraction": cell.fraction,
+        "traces": len(traces),
+        "fee_eth": fee / ETHER,
+        "first_error_accuracy": round(right / len(traces), 4),
+        "profit_eth_per_10_eth_staked": {
+            name: round(profit / ETHER * PROFIT_UNIT_ETH / stake_by_class[name], 6)
+            for name, profit in profit_by_class.items()
+        },
+        "profit_eth": [round(profit / ETHER, 6) for profit in profits],
+        "votes": log.summary(),
+    }
+    print(json.dumps({k: v for k, v in point.items() if k != "profit_eth"}), flush=True)
+    return point
+
+
+def plan_cells(args: argparse.Namespace) -> list[Cell]:
+    cells = []
+    for honest in args.honest:
+        cells.append(Cell(honest, "none", 0.0))
+        cells += [
+            Cell(honest, strategy, fraction)
+            for strategy in args.strategies
+            for fraction in args.fractions
+            if fraction > 0
+        ]
+    return cells
+
+
+async def run(args: argparse.Namespace, document: dict[str, Any]) -> None:
+    """Every cell in turn, the result file rewritten after each (a long run keeps what it did)."""
+    traces = load_traces(args.files, args.traces)
+    for cell in plan_cells(args):
+        document["points"].append(await measure_cell(cell, traces))
+        write_document(args.out, document)
+
+
+def write_document(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+
+
+def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
+    """Per honest judge: each class's profit against the adversarial fraction, and safety."""
+    honest_judges = sorted({p["honest"] for p in points})
+    figure, panels = plt.subplots(
+        2, len(honest_judges), figsize=(6 * len(honest_judges), 7.5), squeeze=False
+    )
+    for column, honest in enumerate(honest_judges):
+        mine = [p for p in points if p["honest"] == honest]
+        baseline = [p for p in mine if p["strategy"] == "none"]
+        profit, safety = panels[0][column], panels[1][column]
+        for strategy in sorted({p["strategy"] for p in mine} - {"none"}):
+            line = sorted(
+                baseline + [p for p in mine if p["strategy"] == strategy],
+                key=lambda p: p["fraction"],
+            )
+            xs = [100 * p["fraction"] for p in line]
+            drawn = profit.plot(
+                xs,
+                [p["profit_eth_per_10_eth_staked"]["honest"] for p in line],
+                marker="o",
+                label=f"honest, against {strategy}",
+            )
+            attackers = [p for p in line if strategy in p["profit_eth_per_10_eth_staked"]]
+            profit.plot(
+                [100 * p["fraction"] for p in attackers],
+                [p["profit_eth_per_10_eth_staked"][strategy] for p in attackers],
+                marker="x",
+                linestyle="--",
+                color=drawn[0].get_color(),
+                label=strategy,
+            )
+            safety.plot(
+                xs, [100 * p["first_error_accuracy"] for p in line], marker="o", label=strategy
+            )
+        traces = mine[0]["traces"]
+        profit.axhline(0, color="grey", linewidth=0.8)
+        profit.set_title(f"honest judge {honest}: profit over {traces} traces")
+        profit.set_xlabel("adversarial share of the stake (%)")
+        profit.set_ylabel("ETH per 10 ETH staked")
+        profit.legend(fontsize=7)
+        safety.set_title("safety: on-chain first error equals the label")
+        safety.set_xlabel("adversarial share of the stake (%)")
+        safety.set_ylabel("first-error accuracy (%)")
+        safety.set_ylim(0, 100)
+        safety.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--files", type=Path, nargs="+", default=list(DEFAULT_FILES))
+    parser.add_argument("--traces", type=int, default=1000)
+    parser.add_argument("--honest", nargs="+", default=["oracle:0.9", "tier1"])
+    parser.add_argument("--strategies", nargs="+", default=list(BEHAVIOUR_OF))
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0, 0.1, 0.2, 0.3, 0.4])
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--replot", action="store_true", help="only redraw the PNG from --out")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str]) -> int:
+    args = parse_args(argv)
+    if not args.replot:
+        started = time.perf_counter()
+        document: dict[str, Any] = {
+            "command": " ".join(["python", "benchmarks/profitability.py", *argv]),
+            "stakes_eth": STAKES_ETH,
+            "cpu": cpu_model(),
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "points": [],
+        }
+        asyncio.run(run(args, document))
+        document["wall_s"] = round(time.perf_counter() - started, 1)
+        write_document(args.out, document)
+        print(f"written {args.out}")
+    points = json.loads(args.out.read_text(encoding="utf-8"))["points"]
+    plot(points, args.out.with_suffix(".png"))
+    print(f"written {args.out.with_suffix('.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
