@@ -1,9 +1,11 @@
 """Corruption sweep: ProcessBench F1 against the adversarial share of the stake, through the
-real network, with oracle auditors (`trustnode eval --auditors oracle:P`).
+real network, with oracle auditors (`trustnode eval --auditors oracle:P`), beside the exact
+prediction and the single-auditor baseline.
 
 Run from the repository root:
-`python benchmarks/sweep.py [--records FILE] [--limit 12] [--accuracies 0.7 0.9]
-[--strategies flip always-valid] [--fractions 0 0.1 0.2 0.3 0.4] [--out ...json]`.
+`python benchmarks/sweep.py [--records FILE] [--limit 12] [--accuracies 0.7 0.8 0.9]
+[--strategies flip always-valid collude random copycat] [--fractions 0 0.1 0.2 0.3 0.4]
+[--out ...json]`.
 
 Each point is one `trustnode eval` run (`devnet.evaluation.run_evaluation`) on a fresh
 five-node devnet: every node an oracle auditor right with probability P (seeded), the nodes
@@ -11,8 +13,16 @@ whose stake is the largest share not above the fraction given `--strategy` inste
 stakes are 10, 20, 30, 40 and 50 ETH, so the realised share (what the plot's x axis shows) is
 0, 6.7, 20, 26.7 and 40% for 0, 0.1, 0.2, 0.3 and 0.4. Oracle auditors isolate the protocol
 (committees, tally, escalation, adversaries) from judge quality; the papers' claim under test is
-"correct under up to 30% malicious participants". Writes the JSON and a PNG plot beside it
-(matplotlib, from `pip install .[bench]`, which `make bench` runs).
+"correct under up to 30% malicious participants".
+
+Beside every measured point stand two computed ones (`devnet.evaluation.prediction`): the exact
+prediction, what the protocol's rules make of independent oracle votes on the same records with
+the same adversaries (every way the committees and votes can fall, enumerated: no sampling), and
+the single-auditor baseline, one honest auditor of the same P judging every segment alone. The
+prediction is also computed over every record of the file (`predicted_all_records`), where the
+few measured records cannot speak. `random` and `copycat` adversaries are measured only: their
+votes are not independent oracle draws. Writes the JSON and a PNG plot beside it (matplotlib,
+from `pip install .[bench]`, which `make bench` runs).
 """
 
 from __future__ import annotations
@@ -32,7 +42,18 @@ from typing import Any
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
 from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
 
+from devnet.deployment import DEFAULT_STAKES_ETH
 from devnet.evaluation import EvalOptions, run_evaluation
+from devnet.evaluation.prediction import (
+    PREDICTABLE,
+    ModelAuditor,
+    RecordShape,
+    compute_record_shape,
+    predict_network,
+    predict_single_auditor,
+)
+from devnet.evaluation.runner import load_eval_records
+from protocol.models import Auditor, Tier
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "external-dev"
@@ -40,6 +61,37 @@ RESULTS = REPO / "benchmarks" / "results" / "sweep.json"
 DEFAULT_RECORDS = DATA / "processbench-gsm8k.jsonl"
 #: The papers' claim: correct under up to 30% malicious participants.
 CLAIMED_FRACTION = 0.3
+NODES = 5
+ETHER = 10**18
+#: The devnet's auditors as the coordinator sees them: dev stakes, checker and LLM tiers.
+SNAPSHOT = tuple(
+    Auditor(address=f"0x{i:040x}", stake=stake * ETHER, tiers=(Tier.CHECKER, Tier.LLM))
+    for i, stake in enumerate(DEFAULT_STAKES_ETH[:NODES], start=1)
+)
+
+
+def model_auditors(adversaries: Sequence[int], strategy: str) -> list[ModelAuditor]:
+    return [
+        ModelAuditor(a.stake, strategy if index in adversaries else "honest")
+        for index, a in enumerate(SNAPSHOT, start=1)
+    ]
+
+
+def predict_point(
+    shapes: Sequence[RecordShape], accuracy: float, adversaries: Sequence[int], strategy: str
+) -> dict[str, float | None] | None:
+    """The exact prediction for these records, or None for a strategy it does not model."""
+    if adversaries and strategy not in PREDICTABLE:
+        return None
+    return _rounded(predict_network(shapes, model_auditors(adversaries, strategy), accuracy))
+
+
+def _rounded(scores: dict[str, float | None]) -> dict[str, float | None]:
+    return {name: None if value is None else round(value, 4) for name, value in scores.items()}
+
+
+def load_shapes(records: Path, limit: int | None) -> list[RecordShape]:
+    return [compute_record_shape(r.trace, SNAPSHOT) for r in load_eval_records(records, limit)]
 
 
 async def measure_point(
@@ -59,6 +111,8 @@ async def measure_point(
         started = time.perf_counter()
         document = await run_evaluation(options, io.StringIO())
     metrics = document["metrics"]
+    adversaries = document["adversaries"]["nodes"]
+    measured, everything = load_shapes(records, limit), load_shapes(records, None)
     point = {
         "accuracy": accuracy,
         "strategy": strategy if document["adversaries"]["nodes"] else "none",
@@ -73,6 +127,10 @@ async def measure_point(
         "final": metrics["final"],
         "records": metrics["records"],
         "wall_s": round(time.perf_counter() - started, 1),
+        "predicted": predict_point(measured, accuracy, adversaries, strategy),
+        "predicted_all_records": predict_point(everything, accuracy, adversaries, strategy),
+        "single_auditor": _rounded(predict_single_auditor(measured, accuracy)),
+        "single_auditor_all_records": _rounded(predict_single_auditor(everything, accuracy)),
     }
     print(json.dumps(point), flush=True)
     return point
@@ -93,48 +151,103 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     return points
 
 
+def _f1(scores: dict[str, Any] | None) -> float | None:
+    value = None if scores is None else scores.get("f1")
+    return None if value is None else 100 * value
+
+
 def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
-    """F1 against the realised adversarial share, one line per (P, strategy)."""
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for accuracy in sorted({p["accuracy"] for p in points}):
-        honest = [p for p in points if p["accuracy"] == accuracy and p["strategy"] == "none"]
-        for strategy in sorted({p["strategy"] for p in points} - {"none"}):
-            line = honest + [
-                p for p in points if p["accuracy"] == accuracy and p["strategy"] == strategy
-            ]
-            line.sort(key=lambda p: p["adversarial_fraction"])
-            axes.plot(
-                [100 * p["adversarial_fraction"] for p in line],
-                [100 * (p["f1"] or 0) for p in line],
-                marker="o",
-                label=f"oracle P={accuracy:g}, {strategy}",
+    """One panel per strategy: F1 against the realised adversarial share for each P, measured
+    (solid), predicted for the same records (dashed) and for the whole file (dotted), and the
+    single auditor of the same P over the whole file (a horizontal line)."""
+    strategies = sorted({p["strategy"] for p in points} - {"none"})
+    columns = min(3, max(1, len(strategies)))
+    rows = max(1, -(-len(strategies) // columns))
+    figure, panels = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for panel, strategy in zip(panels.flat, strategies, strict=False):
+        for colour, accuracy in zip(colours, sorted({p["accuracy"] for p in points}), strict=False):
+            line = sorted(
+                (
+                    p
+                    for p in points
+                    if p["accuracy"] == accuracy and p["strategy"] in ("none", strategy)
+                ),
+                key=lambda p: p["adversarial_fraction"],
             )
-    axes.axvline(100 * CLAIMED_FRACTION, color="grey", linestyle=":", label="papers' 30% claim")
-    axes.set_xlabel("adversarial share of the stake (%)")
-    axes.set_ylabel("ProcessBench F1 (%)")
-    axes.set_ylim(0, 100)
-    axes.legend(fontsize=8)
-    axes.set_title("Corruption sweep through the network (5 nodes, on-chain verdicts)")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
+            xs = [100 * p["adversarial_fraction"] for p in line]
+            panel.plot(
+                xs,
+                [_f1(p) for p in line],
+                marker="o",
+                color=colour,
+                label=f"P={accuracy:g} measured",
+            )
+            for key, style, name in (
+                ("predicted", "--", "predicted"),
+                ("predicted_all_records", ":", "predicted, all records"),
+            ):
+                predicted = [
+                    (x, _f1(p[key]))
+                    for x, p in zip(xs, line, strict=True)
+                    if _f1(p.get(key)) is not None
+                ]
+                if predicted:
+                    panel.plot(
+                        *zip(*predicted, strict=True),
+                        linestyle=style,
+                        color=colour,
+                        label=f"P={accuracy:g} {name}",
+                    )
+            single = _f1(line[0].get("single_auditor_all_records"))
+            if single is not None:
+                panel.axhline(
+                    single,
+                    color=colour,
+                    linewidth=0.8,
+                    alpha=0.6,
+                    label=f"P={accuracy:g} one auditor alone",
+                )
+        panel.axvline(100 * CLAIMED_FRACTION, color="grey", linestyle=":")
+        panel.set_title(f"{strategy} (grey: papers' 30% claim)")
+        panel.set_xlabel("adversarial share of the stake (%)")
+        panel.set_ylabel("ProcessBench F1 (%)")
+        panel.set_ylim(0, 100)
+    for panel in list(panels.flat)[len(strategies) :]:
+        panel.axis("off")
+    handles, labels = panels.flat[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", fontsize=7, ncol=4)
+    figure.suptitle(
+        "Corruption sweep through the network (5 nodes, oracle auditors, on-chain verdicts)"
+    )
+    # Room at the bottom for the shared legend, at the top for the title.
+    figure.tight_layout(rect=(0, 0.06 + 0.04 * len({p["accuracy"] for p in points}), 1, 0.96))
+    figure.savefig(path, dpi=110)
     plt.close(figure)
-    return True
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--records", type=Path, default=DEFAULT_RECORDS)
     parser.add_argument("--limit", type=int, default=12)
-    parser.add_argument("--accuracies", type=float, nargs="+", default=[0.7, 0.9])
-    parser.add_argument("--strategies", nargs="+", default=["flip", "always-valid"])
+    parser.add_argument("--accuracies", type=float, nargs="+", default=[0.7, 0.8, 0.9])
+    parser.add_argument(
+        "--strategies", nargs="+", default=["flip", "always-valid", "collude", "random", "copycat"]
+    )
     parser.add_argument("--fractions", type=float, nargs="+", default=[0, 0.1, 0.2, 0.3, 0.4])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--replot", action="store_true", help="only redraw the PNG from --out")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
+    if args.replot:
+        plot(
+            json.loads(args.out.read_text(encoding="utf-8"))["points"], args.out.with_suffix(".png")
+        )
+        return 0
     started = time.perf_counter()
     points = asyncio.run(run(args))
     document = {
