@@ -76,6 +76,7 @@ PROFIT_UNIT_ETH = 10
 ETHER = 10**18
 #: The judge each adversary class votes through (`auditors.adversaries` behaviour names).
 BEHAVIOUR_OF = {"lazy": "always-valid", "always-wrong": "flip", "colluding": "collude"}
+PROGRESS_EVERY = 100
 #: Colluding members attack this share of the segments (`DEFAULT_BLOC_FRACTION` of the node).
 BLOC_FRACTION = 0.5
 
@@ -158,7 +159,9 @@ async def _audit_on_chain(cell: Cell, traces: Sequence[Trace], rpc_url: str) -> 
         log = VoteLog()
         rule = _vote_rule(judges, classes, labels, layouts, log)
         right = 0
-        for trace in traces:
+        for done, trace in enumerate(traces):
+            if done and done % PROGRESS_EVERY == 0:
+                print(f"  {cell}: {done}/{len(traces)} traces", file=sys.stderr, flush=True)
             hdag = build_hdag(trace)
             layouts[compute_trace_id(trace)] = compute_segment_layout(hdag)
             k = compute_trace_committee_size(hdag, snapshot, DEVNET)

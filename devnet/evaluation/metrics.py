@@ -10,7 +10,10 @@ INCONCLUSIVE locate no error). A record without a final verdict counts as wrong 
 - ProcessBench F1: harmonic mean of those two (0 when both are 0);
 - trace-level precision and recall of "flawed" (verdict FLAWED against L >= 0, any step);
 - Brier score of the verdict probability (the probability that the trace is SOUND, from the
-  on-chain tallies) against the label (1 for a correct record).
+  on-chain tallies) against the label (1 for a correct record);
+- calibration: the reliability table (probabilities in equal-width bins, each bin's mean
+  probability against the share of correct records in it), its expected calibration error, and
+  the Brier score of always answering the base rate, the skill floor to beat.
 """
 
 from __future__ import annotations
@@ -75,6 +78,50 @@ def compute_brier(probabilities: Sequence[float], labels: Sequence[int]) -> floa
         for p, label in zip(probabilities, labels, strict=True)
     ]
     return round(statistics.fmean(errors), 4)
+
+
+def compute_reliability(
+    probabilities: Sequence[float], labels: Sequence[int], bins: int = 10
+) -> list[dict[str, float | int]]:
+    """Non-empty equal-width bins of P(SOUND) over [0, 1]: each with its range, count, mean
+    probability and the observed share of correct records (label -1). 1.0 falls in the last."""
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, got {bins}")
+    members: list[list[tuple[float, int]]] = [[] for _ in range(bins)]
+    for probability, label in zip(probabilities, labels, strict=True):
+        index = min(bins - 1, max(0, int(probability * bins)))
+        members[index].append((probability, 1 if label < 0 else 0))
+    return [
+        {
+            "low": round(index / bins, 4),
+            "high": round((index + 1) / bins, 4),
+            "count": len(inside),
+            "mean_probability": round(statistics.fmean(p for p, _ in inside), 4),
+            "observed_sound": round(statistics.fmean(o for _, o in inside), 4),
+        }
+        for index, inside in enumerate(members)
+        if inside
+    ]
+
+
+def compute_calibration_error(table: Sequence[dict[str, float | int]]) -> float | None:
+    """Expected calibration error: bins' |mean probability - observed| weighted by count."""
+    total = sum(int(row["count"]) for row in table)
+    if not total:
+        return None
+    gap = sum(
+        int(row["count"]) * abs(float(row["mean_probability"]) - float(row["observed_sound"]))
+        for row in table
+    )
+    return round(gap / total, 4)
+
+
+def compute_base_rate_brier(labels: Sequence[int]) -> float | None:
+    """Brier score of always answering the share of correct records: b * (1 - b)."""
+    if not labels:
+        return None
+    base = sum(label < 0 for label in labels) / len(labels)
+    return round(base * (1 - base), 4)
 
 
 def _mean(values: Sequence[float]) -> float | None:

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from devnet.evaluation.metrics import (
+    compute_base_rate_brier,
     compute_brier,
+    compute_calibration_error,
     compute_first_error_scores,
     compute_flaw_detection,
+    compute_reliability,
     format_eval_metrics,
     summarize,
 )
@@ -64,6 +67,29 @@ def test_brier_scores_the_probability_of_sound() -> None:
     assert compute_brier([1.0, 0.0], [-1, 4]) == 0.0
     assert compute_brier([0.5, 0.5], [-1, 4]) == 0.25
     assert compute_brier([], []) is None
+
+
+def test_reliability_bins_the_probability_of_sound() -> None:
+    probabilities = [0.05, 0.15, 0.95, 1.0, 0.9]
+    labels = [4, 2, -1, -1, 3]
+    table = compute_reliability(probabilities, labels, bins=10)
+    assert [(row["low"], row["count"]) for row in table] == [(0.0, 1), (0.1, 1), (0.9, 3)]
+    assert table[2]["mean_probability"] == pytest.approx(0.95)
+    assert table[2]["observed_sound"] == pytest.approx(2 / 3, abs=1e-4)
+    # Bins 0 and 1 hold no correct record: each is off by its mean probability.
+    expected = (0.05 + 0.15 + 3 * abs(0.95 - 0.6667)) / 5
+    assert compute_calibration_error(table) == pytest.approx(expected, abs=1e-4)
+    assert compute_calibration_error([]) is None
+    with pytest.raises(ValueError, match="bins"):
+        compute_reliability(probabilities, labels, bins=0)
+
+
+def test_base_rate_brier_is_the_floor_to_beat() -> None:
+    assert compute_base_rate_brier([-1, -1, 3, 4]) == 0.25
+    assert compute_base_rate_brier([-1, -1]) == 0.0
+    assert compute_base_rate_brier([]) is None
+    # Always answering the base rate scores exactly b * (1 - b).
+    assert compute_brier([0.5] * 4, [-1, -1, 3, 4]) == compute_base_rate_brier([-1, -1, 3, 4])
 
 
 def _entry(label: int, predicted: int | None, verdict: str | None) -> dict[str, object]:
