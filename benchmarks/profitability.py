@@ -47,7 +47,7 @@ from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
 
 from auditors.adversaries import make_adversary
 from auditors.checkers import Tier1Checker
-from auditors.judgement import Judge
+from auditors.judgement import Judge, Judgement
 from auditors.oracle import OracleJudge, compute_oracle_labels, compute_oracle_truth
 from devnet.accounts import dev_private_key
 from devnet.anvil import start_anvil, stop_anvil
@@ -100,10 +100,37 @@ def load_traces(files: Sequence[Path], count: int) -> list[Trace]:
     return traces
 
 
+@dataclass
+class SharedJudgements:
+    """One deterministic judge's answers, computed once per segment for every auditor using it
+    (the tier-1 checkers answer a segment the same way for everyone; re-judging it per auditor
+    only multiplied the run time)."""
+
+    judge: Judge
+    answers: dict[tuple[str, int], Judgement] = field(default_factory=dict)
+
+    def judge_segment(self, segment: Segment) -> Judgement:
+        key = (segment.trace_id, segment.index)
+        if key not in self.answers:
+            self.answers[key] = self.judge.judge(segment)
+        return self.answers[key]
+
+
+@dataclass(frozen=True)
+class SharedJudge:
+    shared: SharedJudgements
+
+    def judge(self, segment: Segment) -> Judgement:
+        return self.shared.judge_segment(segment)
+
+
+TIER1 = SharedJudgements(Tier1Checker())
+
+
 def make_honest_judge(honest: str, auditor: str, labels: dict[str, int], layouts: Any) -> Judge:
     """The honest class's judge: the real tier-1 checkers, or an oracle right with P."""
     if honest == "tier1":
-        return Tier1Checker()
+        return SharedJudge(TIER1)
     accuracy = float(honest.removeprefix("oracle:"))
     return OracleJudge(labels, accuracy, 0, auditor, layouts.get)
 

@@ -136,19 +136,27 @@ async def measure_point(
     return point
 
 
-async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    points = []
-    for accuracy in args.accuracies:
-        honest = await measure_point(args.records, args.limit, accuracy, 0.0, "flip", args.seed)
-        points.append(honest)
-        for strategy in args.strategies:
-            for fraction in (f for f in args.fractions if f > 0):
-                points.append(
-                    await measure_point(
-                        args.records, args.limit, accuracy, fraction, strategy, args.seed
-                    )
-                )
-    return points
+async def run(args: argparse.Namespace, document: dict[str, Any]) -> None:
+    """Every point in turn, the result file rewritten after each (a long sweep keeps its points)."""
+    plan = [(accuracy, 0.0, "flip") for accuracy in args.accuracies]
+    plan += [
+        (accuracy, fraction, strategy)
+        for accuracy in args.accuracies
+        for strategy in args.strategies
+        for fraction in args.fractions
+        if fraction > 0
+    ]
+    for accuracy, fraction, strategy in plan:
+        point = await measure_point(
+            args.records, args.limit, accuracy, fraction, strategy, args.seed
+        )
+        document["points"].append(point)
+        write_document(args.out, document)
+
+
+def write_document(path: Path, document: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
 
 
 def _f1(scores: dict[str, Any] | None) -> float | None:
@@ -249,22 +257,21 @@ def main(argv: Sequence[str]) -> int:
         )
         return 0
     started = time.perf_counter()
-    points = asyncio.run(run(args))
-    document = {
+    document: dict[str, Any] = {
         "command": " ".join(["python", "benchmarks/sweep.py", *argv]),
         "records": str(args.records),
         "limit": args.limit,
         "seed": args.seed,
-        "points": points,
-        "wall_s": round(time.perf_counter() - started, 1),
         "cpu": cpu_model(),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "note": "oracle auditors: a labelled simulation of judges, not real judges",
+        "points": [],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    asyncio.run(run(args, document))
+    document["wall_s"] = round(time.perf_counter() - started, 1)
+    write_document(args.out, document)
     print(f"written {args.out}")
-    plot(points, args.out.with_suffix(".png"))
+    plot(document["points"], args.out.with_suffix(".png"))
     print(f"written {args.out.with_suffix('.png')}")
     return 0
 
