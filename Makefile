@@ -52,6 +52,12 @@ bench: setup
 	$(PY) benchmarks/checkers_offline.py
 	$(PY) benchmarks/external.py --out benchmarks/results/external-bbm.json
 	$(PY) benchmarks/sweep.py
+	$(PY) benchmarks/committee.py
+	$(PY) benchmarks/segmentation.py
+	$(PY) benchmarks/calibration.py
+	$(PY) benchmarks/privacy.py
+	$(PY) benchmarks/profitability.py --traces 200
+	$(PY) benchmarks/whowhen.py
 
 vectors: setup
 	$(PY) tests/vectors/generate.py
