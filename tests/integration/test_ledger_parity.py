@@ -185,6 +185,34 @@ def _rule(behaviours: dict[str, str]) -> VoteRule:
 AUDITOR_ADDRESSES = [Sender.from_key(dev_private_key(i)).address for i in range(1, AUDITORS + 1)]
 
 
+def _balances(chain: Chain, addresses: list[str]) -> dict[str, tuple[int, int]]:
+    """(rewardsOf, stakeOf) of each address, as `benchmarks/profitability.py` reads profits."""
+
+    async def read() -> dict[str, tuple[int, int]]:
+        client = ChainClient(chain.rpc_url)
+        try:
+            ledger = LedgerClient(client, chain.ledger, chain.registry)
+            return {a: (await ledger.rewards_of(a), await ledger.stake_of(a)) for a in addresses}
+        finally:
+            await client.close()
+
+    return asyncio.run(read())
+
+
+def test_rewards_of_and_stake_of_move_by_the_payouts(chain: Chain) -> None:
+    """A flipping auditor is slashed from its stake, the coherent ones credited in rewardsOf."""
+    flipper = AUDITOR_ADDRESSES[0]
+    before = _balances(chain, AUDITOR_ADDRESSES)
+    audit = _audit(chain, _example("flawed-arithmetic"), 5, _rule({flipper: "flip"}))
+    after = _balances(chain, AUDITOR_ADDRESSES)
+    assert audit.payouts.slashes.get(flipper, 0) > 0
+    for address in AUDITOR_ADDRESSES:
+        rewarded = after[address][0] - before[address][0]
+        slashed = before[address][1] - after[address][1]
+        assert rewarded == audit.payouts.rewards.get(address, 0)
+        assert slashed == audit.payouts.slashes.get(address, 0)
+
+
 @settings(
     max_examples=200,
     deadline=None,
