@@ -24,12 +24,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
+from common import LABELLED_FILES, REPO, RESULTS_DIR, spread, stamp, write_result
 
 from devnet.evaluation import DEFAULT_JUDGE_ACCURACY, EvalOptions, run_evaluation
 from devnet.evaluation.metrics import (
@@ -39,10 +38,7 @@ from devnet.evaluation.metrics import (
     compute_reliability,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "external-dev"
-RESULTS = REPO / "benchmarks" / "results" / "calibration.json"
-DEFAULT_FILES = tuple(sorted(DATA.glob("bbm-*.jsonl")) + sorted(DATA.glob("processbench-*.jsonl")))
+RESULTS = RESULTS_DIR / "calibration.json"
 BINS = 10
 
 
@@ -54,9 +50,7 @@ def write_records(files: Sequence[Path], limit: int, path: Path) -> None:
         for line in name.read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
-    if limit < len(lines):
-        lines = [lines[i * len(lines) // limit] for i in range(limit)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(spread(lines, limit)) + "\n", encoding="utf-8")
 
 
 async def run_eval(args: argparse.Namespace, result: Path) -> dict[str, Any]:
@@ -119,7 +113,7 @@ def plot(calibration: dict[str, Any], title: str, path: Path) -> None:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--files", type=Path, nargs="+", default=list(DEFAULT_FILES))
+    parser.add_argument("--files", type=Path, nargs="+", default=list(LABELLED_FILES))
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--auditors", default="tier1")
     parser.add_argument("--judge-accuracy", type=float, default=DEFAULT_JUDGE_ACCURACY)
@@ -143,11 +137,9 @@ def main(argv: Sequence[str]) -> int:
         "auditors": evaluation.get("options", {}).get("auditors", args.auditors),
         **calibration,
         "wall_s": round(time.perf_counter() - started, 1),
-        "cpu": cpu_model(),
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **stamp(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    write_result(args.out, document)
     print(json.dumps({k: v for k, v in document.items() if k != "reliability"}, indent=1))
     title = f"Verdict probability, {calibration['final']} records, auditors {document['auditors']}"
     plot(calibration, title, args.out.with_suffix(".png"))

@@ -23,18 +23,16 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
+from common import RESULTS_DIR, stamp, write_result
 from sweep import DEFAULT_RECORDS, load_shapes, model_auditors
 
 from devnet.evaluation.prediction import predict_network, predict_single_auditor
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "committee.json"
+RESULTS = RESULTS_DIR / "committee.json"
 #: The 40-ETH dev auditor: 26.7% of the devnet's stake, the sweep's point nearest 30%.
 FLIPPING_NODE = 4
 
@@ -109,11 +107,9 @@ def main(argv: Sequence[str]) -> int:
         "note": "computed with devnet.evaluation.prediction, not measured on a network",
         "rows": rows,
         "wall_s": round(time.perf_counter() - started, 1),
-        "cpu": cpu_model(),
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **stamp(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    write_result(args.out, document)
     plot(rows, args.out.with_suffix(".png"))
     print(f"written {args.out} and {args.out.with_suffix('.png')}")
     return 0

@@ -26,15 +26,13 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
+from common import LABELLED_FILES, REPO, RESULTS_DIR, load_labelled_traces, stamp, write_result
 
 from devnet.deployment import DEFAULT_STAKES_ETH
-from devnet.evaluation.runner import load_eval_records
 from protocol.encoding import keccak_hex
 from protocol.exposure import compute_exposure, compute_union_length
 from protocol.hdag import build_hdag
@@ -48,11 +46,8 @@ from protocol.sortition import (
     compute_trace_committee_size,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "external-dev"
-RESULTS = REPO / "benchmarks" / "results" / "privacy.json"
-DEFAULT_EVAL = REPO / "benchmarks" / "results" / "calibration-eval.json"
-DEFAULT_FILES = tuple(sorted(DATA.glob("bbm-*.jsonl")) + sorted(DATA.glob("processbench-*.jsonl")))
+RESULTS = RESULTS_DIR / "privacy.json"
+DEFAULT_EVAL = RESULTS_DIR / "calibration-eval.json"
 ETHER = 10**18
 
 
@@ -65,13 +60,6 @@ def make_auditors(count: int) -> tuple[Auditor, ...]:
         )
         for index in range(1, count + 1)
     )
-
-
-def load_traces(files: Sequence[Path], limit: int) -> list[Trace]:
-    traces = [record.trace for path in files for record in load_eval_records(path, None)]
-    if limit < len(traces):
-        traces = [traces[i * len(traces) // limit] for i in range(limit)]
-    return traces
 
 
 def measure_exposure(trace: Trace, auditors: Sequence[Auditor]) -> tuple[int, float, float]:
@@ -187,7 +175,7 @@ def plot(
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--files", type=Path, nargs="+", default=list(DEFAULT_FILES))
+    parser.add_argument("--files", type=Path, nargs="+", default=list(LABELLED_FILES))
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--auditors", type=int, nargs="+", default=[5, 9, 25, 100])
     parser.add_argument("--eval", type=Path, default=DEFAULT_EVAL)
@@ -198,7 +186,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
-    traces = load_traces(args.files, args.limit)
+    traces = load_labelled_traces(args.files, args.limit)
     points = [measure_network(traces, size) for size in args.auditors]
     measured = read_measured(args.eval)
     floors = [compute_segment_floor(trace) for trace in traces]
@@ -211,11 +199,9 @@ def main(argv: Sequence[str]) -> int:
         "segment_floor": describe(floors) | {"samples": [round(f, 4) for f in floors]},
         "measured_on_chain": measured,
         "wall_s": round(time.perf_counter() - started, 1),
-        "cpu": cpu_model(),
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **stamp(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    write_result(args.out, document)
     plot(points, measured, floors, args.out.with_suffix(".png"))
     print(f"written {args.out} and {args.out.with_suffix('.png')}")
     return 0

@@ -38,12 +38,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
+from common import LABELLED_FILES, RESULTS_DIR, load_labelled_traces, stamp, write_result
 
 from auditors.adversaries import make_adversary
 from auditors.checkers import Tier1Checker
@@ -53,7 +52,6 @@ from devnet.accounts import dev_private_key
 from devnet.anvil import start_anvil, stop_anvil
 from devnet.deployment import deploy_contracts, register_dev_auditors
 from devnet.direct_audit import run_direct_audit
-from devnet.evaluation.runner import load_eval_records
 from node.chain import ChainClient, Sender
 from node.chain.ledger import LedgerClient
 from protocol.encoding import keccak
@@ -64,10 +62,7 @@ from protocol.models import Segment, Trace, TraceVerdict, Vote
 from protocol.params import DEVNET
 from protocol.sortition import compute_trace_committee_size
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "external-dev"
-RESULTS = REPO / "benchmarks" / "results" / "profitability.json"
-DEFAULT_FILES = tuple(sorted(DATA.glob("bbm-*.jsonl")) + sorted(DATA.glob("processbench-*.jsonl")))
+RESULTS = RESULTS_DIR / "profitability.json"
 #: Nine auditors (the devnet's accounts after the deployer's) holding 100 ETH: auditors 1-4 hold
 #: 10 ETH each, so 0.1 of the stake is exactly one of them, up to 0.4.
 STAKES_ETH = (10, 10, 10, 10, 10, 10, 10, 10, 20)
@@ -90,14 +85,6 @@ class Cell:
     @property
     def adversaries(self) -> int:
         return round(self.fraction * sum(STAKES_ETH) / STAKES_ETH[0])
-
-
-def load_traces(files: Sequence[Path], count: int) -> list[Trace]:
-    """`count` labelled records evenly spaced through the concatenated files."""
-    traces = [record.trace for path in files for record in load_eval_records(path, None)]
-    if count < len(traces):
-        traces = [traces[i * len(traces) // count] for i in range(count)]
-    return traces
 
 
 @dataclass
@@ -300,15 +287,10 @@ def plan_cells(args: argparse.Namespace) -> list[Cell]:
 
 async def run(args: argparse.Namespace, document: dict[str, Any]) -> None:
     """Every cell in turn, the result file rewritten after each (a long run keeps what it did)."""
-    traces = load_traces(args.files, args.traces)
+    traces = load_labelled_traces(args.files, args.traces)
     for cell in plan_cells(args):
         document["points"].append(await measure_cell(cell, traces))
-        write_document(args.out, document)
-
-
-def write_document(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        write_result(args.out, document)
 
 
 def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
@@ -363,7 +345,7 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--files", type=Path, nargs="+", default=list(DEFAULT_FILES))
+    parser.add_argument("--files", type=Path, nargs="+", default=list(LABELLED_FILES))
     parser.add_argument("--traces", type=int, default=1000)
     parser.add_argument("--honest", nargs="+", default=["oracle:0.9", "tier1"])
     parser.add_argument("--strategies", nargs="+", default=list(BEHAVIOUR_OF))
@@ -380,13 +362,12 @@ def main(argv: Sequence[str]) -> int:
         document: dict[str, Any] = {
             "command": " ".join(["python", "benchmarks/profitability.py", *argv]),
             "stakes_eth": STAKES_ETH,
-            "cpu": cpu_model(),
-            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            **stamp(),
             "points": [],
         }
         asyncio.run(run(args, document))
         document["wall_s"] = round(time.perf_counter() - started, 1)
-        write_document(args.out, document)
+        write_result(args.out, document)
         print(f"written {args.out}")
     points = json.loads(args.out.read_text(encoding="utf-8"))["points"]
     plot(points, args.out.with_suffix(".png"))

@@ -30,12 +30,11 @@ import sys
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
+from common import LABELLED_FILES, RESULTS_DIR, stamp, write_result
 
 from auditors.checkers import Tier1Checker
 from devnet.evaluation.metrics import compute_first_error_scores
@@ -48,10 +47,7 @@ from protocol.models import Segment as ProtocolSegment
 from protocol.segments import build_segments
 from protocol.sortition import compute_segment_tier
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "external-dev"
-RESULTS = REPO / "benchmarks" / "results" / "segmentation.json"
-DEFAULT_FILES = tuple(sorted(DATA.glob("bbm-*.jsonl")) + sorted(DATA.glob("processbench-*.jsonl")))
+RESULTS = RESULTS_DIR / "segmentation.json"
 ARMS = ("hdag", "fixed", "random")
 #: Every tier staked, so each level is routed as on a full network.
 TIER_STAKES = dict.fromkeys(Tier, 1)
@@ -159,7 +155,7 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--files", type=Path, nargs="+", default=list(DEFAULT_FILES))
+    parser.add_argument("--files", type=Path, nargs="+", default=list(LABELLED_FILES))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args(argv)
@@ -174,11 +170,9 @@ def main(argv: Sequence[str]) -> int:
         "judge": "Tier1Checker, one judge, no committee",
         "points": points,
         "wall_s": round(time.perf_counter() - started, 1),
-        "cpu": cpu_model(),
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **stamp(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    write_result(args.out, document)
     plot(points, args.out.with_suffix(".png"))
     print(f"written {args.out} and {args.out.with_suffix('.png')}")
     return 0

@@ -35,12 +35,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
+from common import DATA, RESULTS_DIR, stamp, write_result
 
 from devnet.deployment import DEFAULT_STAKES_ETH
 from devnet.evaluation import EvalOptions, run_evaluation
@@ -55,9 +54,7 @@ from devnet.evaluation.prediction import (
 from devnet.evaluation.runner import load_eval_records
 from protocol.models import Auditor, Tier
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "external-dev"
-RESULTS = REPO / "benchmarks" / "results" / "sweep.json"
+RESULTS = RESULTS_DIR / "sweep.json"
 DEFAULT_RECORDS = DATA / "processbench-gsm8k.jsonl"
 #: The papers' claim: correct under up to 30% malicious participants.
 CLAIMED_FRACTION = 0.3
@@ -151,12 +148,7 @@ async def run(args: argparse.Namespace, document: dict[str, Any]) -> None:
             args.records, args.limit, accuracy, fraction, strategy, args.seed
         )
         document["points"].append(point)
-        write_document(args.out, document)
-
-
-def write_document(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+        write_result(args.out, document)
 
 
 def _f1(scores: dict[str, Any] | None) -> float | None:
@@ -262,14 +254,13 @@ def main(argv: Sequence[str]) -> int:
         "records": str(args.records),
         "limit": args.limit,
         "seed": args.seed,
-        "cpu": cpu_model(),
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **stamp(),
         "note": "oracle auditors: a labelled simulation of judges, not real judges",
         "points": [],
     }
     asyncio.run(run(args, document))
     document["wall_s"] = round(time.perf_counter() - started, 1)
-    write_document(args.out, document)
+    write_result(args.out, document)
     print(f"written {args.out}")
     plot(document["points"], args.out.with_suffix(".png"))
     print(f"written {args.out.with_suffix('.png')}")

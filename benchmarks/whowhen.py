@@ -22,19 +22,16 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
+from common import DATA, RESULTS_DIR, stamp, write_result
 from segmentation import predict_hdag
 
 from protocol.hdag import build_hdag
 from protocol.models import Trace
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "external-dev"
-RESULTS = REPO / "benchmarks" / "results" / "whowhen.json"
+RESULTS = RESULTS_DIR / "whowhen.json"
 DEFAULT_FILES = tuple(sorted(DATA.glob("whowhen-*.jsonl")))
 PUBLISHED = {"agent_accuracy": 0.535, "step_accuracy": 0.142}
 
@@ -113,11 +110,9 @@ def main(argv: Sequence[str]) -> int:
         "files": [path.name for path in args.files],
         **measure(args.files),
         "wall_s": round(time.perf_counter() - started, 1),
-        "cpu": cpu_model(),
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **stamp(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    write_result(args.out, document)
     print(json.dumps(document, indent=1))
     return 0
 
