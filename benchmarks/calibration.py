@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from common import LABELLED_FILES, REPO, RESULTS_DIR, spread, stamp, write_result
+from common import LABELLED_FILES, REPO, RESULTS_DIR, save_figure, spread, stamp, write_result
 
 from devnet.evaluation import DEFAULT_JUDGE_ACCURACY, EvalOptions, run_evaluation
 from devnet.evaluation.metrics import (
@@ -106,9 +106,7 @@ def plot(calibration: dict[str, Any], title: str, path: Path) -> None:
     )
     counts.set_xlabel("P(SOUND) from the on-chain tallies")
     counts.set_ylabel("records")
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from common import RESULTS_DIR, stamp, write_result
+from common import RESULTS_DIR, save_figure, stamp, write_result
 from sweep import DEFAULT_RECORDS, load_shapes, model_auditors
 
 from devnet.evaluation.prediction import predict_network, predict_single_auditor
@@ -83,9 +83,7 @@ def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
     axes.set_ylim(0, 100)
     axes.set_title("Committee size, 5 auditors (thin lines: one auditor alone)")
     axes.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

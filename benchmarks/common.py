@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
 from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
+from matplotlib.figure import Figure
 
 from devnet.evaluation.runner import load_eval_records
 from protocol.models import Trace
@@ -43,3 +45,9 @@ def stamp() -> dict[str, str]:
 def write_result(path: Path, document: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+
+
+def save_figure(figure: Figure, path: Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)

@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from common import LABELLED_FILES, REPO, RESULTS_DIR, load_labelled_traces, stamp, write_result
+from common import (
+    LABELLED_FILES,
+    REPO,
+    RESULTS_DIR,
+    load_labelled_traces,
+    save_figure,
+    stamp,
+    write_result,
+)
 
 from devnet.deployment import DEFAULT_STAKES_ETH
 from protocol.encoding import keccak_hex
@@ -168,9 +176,7 @@ def plot(
         panel.set_xlim(0, 100)
     panels[0].set_ylabel("traces at or below (%)")
     panels[0].legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

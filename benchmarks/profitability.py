@@ -42,7 +42,14 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from common import LABELLED_FILES, RESULTS_DIR, load_labelled_traces, stamp, write_result
+from common import (
+    LABELLED_FILES,
+    RESULTS_DIR,
+    load_labelled_traces,
+    save_figure,
+    stamp,
+    write_result,
+)
 
 from auditors.adversaries import make_adversary
 from auditors.checkers import Tier1Checker
@@ -338,9 +345,7 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
         safety.set_ylabel("first-error accuracy (%)")
         safety.set_ylim(0, 100)
         safety.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

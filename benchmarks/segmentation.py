@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from common import LABELLED_FILES, RESULTS_DIR, stamp, write_result
+from common import LABELLED_FILES, RESULTS_DIR, save_figure, stamp, write_result
 
 from auditors.checkers import Tier1Checker
 from devnet.evaluation.metrics import compute_first_error_scores
@@ -148,9 +148,7 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
     axes.set_ylim(0, 100)
     axes.set_title("Segmentation ablation, tier-1 checkers as the one judge")
     axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
