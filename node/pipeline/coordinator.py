@@ -44,9 +44,7 @@ from protocol.messages import (
 from protocol.models import Hdag, Segment, Trace
 from protocol.rounds import is_reveal_complete
 from protocol.segments import build_segments
-from protocol.sortition import (
-    compute_trace_committee_size,
-)
+from protocol.sortition import compute_trace_committee_size
 
 logger = logging.getLogger(__name__)
 
