@@ -37,11 +37,11 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
-from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 
 from node.p2p.framing import FrameError, encode_frame, read_frame
+from node.p2p.gossipsub import DigestGossipSub
 from protocol.gossip import Outcome, Verdict
 from protocol.messages import (
     MAX_GOSSIP_MESSAGE_BYTES,
@@ -255,7 +255,7 @@ class P2PNode:
         for name, value in _YAMUX_TUNING.items():
             os.environ.setdefault(name, value)
         host = new_host(key_pair=self._key_pair)
-        gossipsub = GossipSub(
+        gossipsub = DigestGossipSub(
             protocols=[GOSSIPSUB_PROTOCOL],
             degree=6,
             degree_low=4,

@@ -134,6 +134,13 @@ async def test_a_small_mesh_keeps_the_configured_heartbeat(net: Net) -> None:
     assert router.heartbeat_interval == P2PConfig().heartbeat_interval
 
 
+async def test_equivocation_check_keeps_digests_not_messages(net: Net) -> None:
+    await net.a.publish(TOPIC_VOTES, _commit())
+    await net.inbox_b.wait_for(1, TIMEOUT)
+    kept = net.b._pubsub.router.equivocation_detection
+    assert kept and all(isinstance(value, bytes) for value in kept.values())
+
+
 async def test_malformed_bytes_are_rejected_and_counted(net: Net) -> None:
     await net.a.publish_raw(TOPIC_VOTES, b'{"kind": "commit", "commit": 7}')
     await net.a.publish_raw(TOPIC_VOTES, b"\xff not json")
