@@ -124,6 +124,23 @@ async def test_a_burst_of_100_all_arrive(net: Net) -> None:
     assert len(net.inbox_c.messages) == 100
 
 
+async def test_a_small_mesh_keeps_the_configured_heartbeat(net: Net) -> None:
+    """Two mesh peers against a degree of 6: py-libp2p's adaptive gossip would rate the network
+    unhealthy and stretch the heartbeat (and the message cache's lifetime) to 30-60 s."""
+    router = net.a._pubsub.router
+    router.last_health_update = 0  # the health update runs at most every 30 s
+    router._update_network_health()
+    router._adapt_gossip_parameters()
+    assert router.heartbeat_interval == P2PConfig().heartbeat_interval
+
+
+async def test_equivocation_check_keeps_digests_not_messages(net: Net) -> None:
+    await net.a.publish(TOPIC_VOTES, _commit())
+    await net.inbox_b.wait_for(1, TIMEOUT)
+    kept = net.b._pubsub.router.equivocation_detection
+    assert kept and all(isinstance(value, bytes) for value in kept.values())
+
+
 async def test_malformed_bytes_are_rejected_and_counted(net: Net) -> None:
     await net.a.publish_raw(TOPIC_VOTES, b'{"kind": "commit", "commit": 7}')
     await net.a.publish_raw(TOPIC_VOTES, b"\xff not json")
