@@ -3,12 +3,13 @@ real network, with oracle auditors (`trustnode eval --auditors oracle:P`), besid
 prediction and the single-auditor baseline.
 
 Run from the repository root:
-`python benchmarks/sweep.py [--records FILE] [--limit 12] [--accuracies 0.7 0.8 0.9]
-[--strategies flip always-valid collude random copycat] [--fractions 0 0.1 0.2 0.3 0.4]
-[--out ...json]`.
+`python benchmarks/sweep.py [--records FILE] [--limit 12]
+[--auditors oracle:0.7 oracle:0.8 oracle:0.9] [--strategies flip always-valid collude random
+copycat] [--fractions 0 0.1 0.2 0.3 0.4] [--out ...json]`.
 
 Each point is one `trustnode eval` run (`devnet.evaluation.run_evaluation`) on a fresh
-five-node devnet: every node an oracle auditor right with probability P (seeded), the nodes
+five-node devnet: every node an oracle auditor right with probability P (seeded), or with
+`--auditors tier1` the real tier-1 checkers, the nodes
 whose stake is the largest share not above the fraction given `--strategy` instead. The dev
 stakes are 10, 20, 30, 40 and 50 ETH, so the realised share (what the plot's x axis shows) is
 0, 6.7, 20, 26.7 and 40% for 0, 0.1, 0.2, 0.3 and 0.4. Oracle auditors isolate the protocol
@@ -21,7 +22,10 @@ the same adversaries (every way the committees and votes can fall, enumerated: n
 the single-auditor baseline, one honest auditor of the same P judging every segment alone. The
 prediction is also computed over every record of the file (`predicted_all_records`), where the
 few measured records cannot speak. `random` and `copycat` adversaries are measured only: their
-votes are not independent oracle draws. Writes the JSON and a PNG plot beside it (matplotlib,
+votes are not independent oracle draws. With `tier1` there is no prediction (the checkers' votes
+are deterministic and abstain on most segments, not independent draws) and the single-auditor
+baseline is measured instead: one tier-1 judge on the same records in process, as in
+`segmentation.py`. Writes the JSON and a PNG plot beside it (matplotlib,
 from `pip install .[bench]`, which `make bench` runs).
 """
 
@@ -31,6 +35,7 @@ import argparse
 import asyncio
 import io
 import json
+import random
 import sys
 import tempfile
 import time
@@ -40,9 +45,11 @@ from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
 from common import DATA, RESULTS_DIR, stamp, write_result
+from segmentation import predict_hdag
 
 from devnet.deployment import DEFAULT_STAKES_ETH
 from devnet.evaluation import EvalOptions, run_evaluation
+from devnet.evaluation.metrics import compute_first_error_scores
 from devnet.evaluation.prediction import (
     PREDICTABLE,
     ModelAuditor,
@@ -52,6 +59,7 @@ from devnet.evaluation.prediction import (
     predict_single_auditor,
 )
 from devnet.evaluation.runner import load_eval_records
+from protocol.hdag import build_hdag
 from protocol.models import Auditor, Tier
 
 RESULTS = RESULTS_DIR / "sweep.json"
@@ -91,26 +99,60 @@ def load_shapes(records: Path, limit: int | None) -> list[RecordShape]:
     return [compute_record_shape(r.trace, SNAPSHOT) for r in load_eval_records(records, limit)]
 
 
-async def measure_point(
-    records: Path, limit: int, accuracy: float, fraction: float, strategy: str, seed: int
+def oracle_accuracy(auditors: str) -> float | None:
+    """P of `oracle:P`, or None for a real tier."""
+    return float(auditors.split(":", 1)[1]) if auditors.startswith("oracle:") else None
+
+
+def measure_single_judge(records: Path, limit: int | None) -> dict[str, float | None]:
+    """One tier-1 judge alone on every segment of the records (deterministic, in process)."""
+    loaded = load_eval_records(records, limit)
+    rng = random.Random(0)  # unused by the HDAG arm; its signature takes one
+    predicted = [predict_hdag(r.trace, build_hdag(r.trace), rng) for r in loaded]
+    return _rounded(compute_first_error_scores(predicted, [r.label for r in loaded]))
+
+
+def compute_baselines(
+    records: Path, limit: int, accuracy: float | None, adversaries: Sequence[int], strategy: str
 ) -> dict[str, Any]:
+    """The prediction and the single-auditor baseline, on the measured records and the file."""
+    if accuracy is None:
+        return {
+            "predicted": None,
+            "predicted_all_records": None,
+            "single_auditor": measure_single_judge(records, limit),
+            "single_auditor_all_records": measure_single_judge(records, None),
+        }
+    measured, everything = load_shapes(records, limit), load_shapes(records, None)
+    return {
+        "predicted": predict_point(measured, accuracy, adversaries, strategy),
+        "predicted_all_records": predict_point(everything, accuracy, adversaries, strategy),
+        "single_auditor": _rounded(predict_single_auditor(measured, accuracy)),
+        "single_auditor_all_records": _rounded(predict_single_auditor(everything, accuracy)),
+    }
+
+
+async def measure_point(
+    records: Path, limit: int, auditors: str, fraction: float, strategy: str, seed: int
+) -> dict[str, Any]:
+    accuracy = oracle_accuracy(auditors)
     with tempfile.TemporaryDirectory(prefix="trust-sweep-") as tmp:
         options = EvalOptions(
             records=records,
             out=Path(tmp) / "result.json",
             limit=limit,
             seed=seed,
-            auditors=f"oracle:{accuracy:g}",
+            auditors=auditors,
             byzantine=fraction,
             strategy=strategy,  # type: ignore[arg-type]
-            judge_accuracy=accuracy,
+            **({} if accuracy is None else {"judge_accuracy": accuracy}),
         )
         started = time.perf_counter()
         document = await run_evaluation(options, io.StringIO())
     metrics = document["metrics"]
     adversaries = document["adversaries"]["nodes"]
-    measured, everything = load_shapes(records, limit), load_shapes(records, None)
     point = {
+        "auditors": auditors,
         "accuracy": accuracy,
         "strategy": strategy if document["adversaries"]["nodes"] else "none",
         "requested_fraction": fraction,
@@ -124,10 +166,7 @@ async def measure_point(
         "final": metrics["final"],
         "records": metrics["records"],
         "wall_s": round(time.perf_counter() - started, 1),
-        "predicted": predict_point(measured, accuracy, adversaries, strategy),
-        "predicted_all_records": predict_point(everything, accuracy, adversaries, strategy),
-        "single_auditor": _rounded(predict_single_auditor(measured, accuracy)),
-        "single_auditor_all_records": _rounded(predict_single_auditor(everything, accuracy)),
+        **compute_baselines(records, limit, accuracy, adversaries, strategy),
     }
     print(json.dumps(point), flush=True)
     return point
@@ -135,17 +174,17 @@ async def measure_point(
 
 async def run(args: argparse.Namespace, document: dict[str, Any]) -> None:
     """Every point in turn, the result file rewritten after each (a long sweep keeps its points)."""
-    plan = [(accuracy, 0.0, "flip") for accuracy in args.accuracies]
+    plan = [(auditors, 0.0, "flip") for auditors in args.auditors]
     plan += [
-        (accuracy, fraction, strategy)
-        for accuracy in args.accuracies
+        (auditors, fraction, strategy)
+        for auditors in args.auditors
         for strategy in args.strategies
         for fraction in args.fractions
         if fraction > 0
     ]
-    for accuracy, fraction, strategy in plan:
+    for auditors, fraction, strategy in plan:
         point = await measure_point(
-            args.records, args.limit, accuracy, fraction, strategy, args.seed
+            args.records, args.limit, auditors, fraction, strategy, args.seed
         )
         document["points"].append(point)
         write_result(args.out, document)
@@ -156,22 +195,28 @@ def _f1(scores: dict[str, Any] | None) -> float | None:
     return None if value is None else 100 * value
 
 
+def auditors_of(point: dict[str, Any]) -> str:
+    """The point's auditors (results written before `--auditors` existed hold only P)."""
+    return point.get("auditors") or f"oracle:{point['accuracy']:g}"
+
+
 def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
-    """One panel per strategy: F1 against the realised adversarial share for each P, measured
-    (solid), predicted for the same records (dashed) and for the whole file (dotted), and the
-    single auditor of the same P over the whole file (a horizontal line)."""
+    """One panel per strategy: F1 against the realised adversarial share for each kind of
+    auditor, measured (solid), predicted for the same records (dashed) and for the whole file
+    (dotted), and the single auditor of the same kind over the whole file (a horizontal line)."""
+    kinds = sorted({auditors_of(p) for p in points})
     strategies = sorted({p["strategy"] for p in points} - {"none"})
     columns = min(3, max(1, len(strategies)))
     rows = max(1, -(-len(strategies) // columns))
     figure, panels = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for panel, strategy in zip(panels.flat, strategies, strict=False):
-        for colour, accuracy in zip(colours, sorted({p["accuracy"] for p in points}), strict=False):
+        for colour, kind in zip(colours, kinds, strict=False):
             line = sorted(
                 (
                     p
                     for p in points
-                    if p["accuracy"] == accuracy and p["strategy"] in ("none", strategy)
+                    if auditors_of(p) == kind and p["strategy"] in ("none", strategy)
                 ),
                 key=lambda p: p["adversarial_fraction"],
             )
@@ -181,7 +226,7 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
                 [_f1(p) for p in line],
                 marker="o",
                 color=colour,
-                label=f"P={accuracy:g} measured",
+                label=f"{kind} measured",
             )
             for key, style, name in (
                 ("predicted", "--", "predicted"),
@@ -197,7 +242,7 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
                         *zip(*predicted, strict=True),
                         linestyle=style,
                         color=colour,
-                        label=f"P={accuracy:g} {name}",
+                        label=f"{kind} {name}",
                     )
             single = _f1(line[0].get("single_auditor_all_records"))
             if single is not None:
@@ -206,7 +251,7 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
                     color=colour,
                     linewidth=0.8,
                     alpha=0.6,
-                    label=f"P={accuracy:g} one auditor alone",
+                    label=f"{kind} one auditor alone",
                 )
         panel.axvline(100 * CLAIMED_FRACTION, color="grey", linestyle=":")
         panel.set_title(f"{strategy} (grey: papers' 30% claim)")
@@ -218,10 +263,10 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
     handles, labels = panels.flat[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", fontsize=7, ncol=4)
     figure.suptitle(
-        "Corruption sweep through the network (5 nodes, oracle auditors, on-chain verdicts)"
+        f"Corruption sweep through the network (5 nodes, {', '.join(kinds)}, on-chain verdicts)"
     )
     # Room at the bottom for the shared legend, at the top for the title.
-    figure.tight_layout(rect=(0, 0.06 + 0.04 * len({p["accuracy"] for p in points}), 1, 0.96))
+    figure.tight_layout(rect=(0, 0.06 + 0.04 * len(kinds), 1, 0.96))
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
@@ -230,7 +275,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--records", type=Path, default=DEFAULT_RECORDS)
     parser.add_argument("--limit", type=int, default=12)
-    parser.add_argument("--accuracies", type=float, nargs="+", default=[0.7, 0.8, 0.9])
+    parser.add_argument(
+        "--auditors",
+        nargs="+",
+        default=["oracle:0.7", "oracle:0.8", "oracle:0.9"],
+        help="oracle:P (simulated judges of accuracy P) or a real tier such as tier1",
+    )
     parser.add_argument(
         "--strategies", nargs="+", default=["flip", "always-valid", "collude", "random", "copycat"]
     )
@@ -255,7 +305,11 @@ def main(argv: Sequence[str]) -> int:
         "limit": args.limit,
         "seed": args.seed,
         **stamp(),
-        "note": "oracle auditors: a labelled simulation of judges, not real judges",
+        "note": (
+            "oracle auditors: a labelled simulation of judges, not real judges"
+            if all(oracle_accuracy(kind) is not None for kind in args.auditors)
+            else "real tier auditors; any oracle points are a labelled simulation of judges"
+        ),
         "points": [],
     }
     asyncio.run(run(args, document))
