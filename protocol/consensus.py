@@ -34,6 +34,8 @@ from protocol.sortition import compute_committee, compute_tier_stakes
 #: Accuracy used by `compute_verdict_probability` is kept inside (0, 1) so no vote is certain.
 _MIN_ACCURACY_BPS = 1
 _MAX_ACCURACY_BPS = BASIS_POINTS - 1
+#: P(SOUND) before any vote: a trace is as likely sound as flawed.
+PRIOR_SOUND = 0.5
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class SegmentTally:
     valid_stake: int = 0
     invalid_stake: int = 0
     abstain_stake: int = 0
+    #: How many auditors voted VALID and INVALID: the verdict probability's evidence.
+    valid_votes: int = 0
+    invalid_votes: int = 0
 
     @property
     def revealed_stake(self) -> int:
@@ -90,6 +95,7 @@ def compute_tallies(
     and for a second reveal by one auditor in one round. The result ignores reveal order.
     """
     sums = {segment: dict.fromkeys(Vote, 0) for segment in assignments}
+    counts = {segment: dict.fromkeys(Vote, 0) for segment in assignments}
     revealed_by: set[str] = set()
     for reveal in reveals:
         if reveal.round != round_:
@@ -105,13 +111,22 @@ def compute_tallies(
                     f"without being assigned to it in round {round_}"
                 )
             sums[entry.segment][entry.vote] += committee[reveal.auditor]
+            counts[entry.segment][entry.vote] += 1
     return {
-        segment: _make_tally(segment, round_, sum(committee.values()), sums[segment])
+        segment: _make_tally(
+            segment, round_, sum(committee.values()), sums[segment], counts[segment]
+        )
         for segment, committee in assignments.items()
     }
 
 
-def _make_tally(segment: int, round_: int, assigned: int, sums: Mapping[Vote, int]) -> SegmentTally:
+def _make_tally(
+    segment: int,
+    round_: int,
+    assigned: int,
+    sums: Mapping[Vote, int],
+    counts: Mapping[Vote, int],
+) -> SegmentTally:
     return SegmentTally(
         segment=segment,
         round=round_,
@@ -119,6 +134,8 @@ def _make_tally(segment: int, round_: int, assigned: int, sums: Mapping[Vote, in
         valid_stake=sums[Vote.VALID],
         invalid_stake=sums[Vote.INVALID],
         abstain_stake=sums[Vote.ABSTAIN],
+        valid_votes=counts[Vote.VALID],
+        invalid_votes=counts[Vote.INVALID],
     )
 
 
@@ -376,26 +393,39 @@ def compute_margin_bps(tally: SegmentTally) -> int:
     return magnitude if numerator >= 0 else -magnitude
 
 
-def compute_verdict_probability(tallies: Iterable[SegmentTally], accuracy_bps: int) -> float:
+def compute_verdict_probability(
+    tallies: Iterable[SegmentTally], accuracy_bps: int, prior_sound: float = PRIOR_SOUND
+) -> float:
     """Probability that the trace is SOUND, given each segment's final tally.
 
-    Model (naive Bayes): every segment is VALID or INVALID with prior 1/2, independently; a vote
-    is right with probability p = accuracy, independently; each revealed vote carries its stake
-    share of the segment's committee, so the segment's posterior log-odds of VALID is
-    `margin * logit(p)` with margin = (valid - invalid) / revealed (abstentions and an empty
-    tally add nothing, leaving 1/2). The trace is SOUND when every segment is VALID, so the result
-    is the product of the segments' posteriors. p is clamped to [0.0001, 0.9999] so no committee
-    is ever certain. Floats are fine here: this is reporting, never consensus.
+    Model (naive Bayes): before any vote the trace is SOUND with probability `prior_sound`,
+    spread evenly over its n segments, each VALID independently with q = prior_sound^(1/n);
+    every VALID or INVALID vote is right with probability p = accuracy, independently of the
+    others. A segment's posterior log-odds of VALID is then
+    `logit(q) + (valid votes - invalid votes) * logit(p)`; abstentions and absent auditors add
+    nothing. The trace is SOUND when every segment is VALID: the product of the posteriors.
+
+    The prior is per trace, not per segment, because a per-segment 1/2 made P(SOUND) at most
+    2^-(unjudged segments): near 0 for any long trace the judges mostly abstained on. Votes,
+    not stake, are the evidence: stake decides the verdict, but a vote's chance of being right
+    does not grow with its stake. p is clamped to [0.0001, 0.9999] so no vote is certain.
+    Floats are fine here: this is reporting, never consensus.
     """
     if not 0 <= accuracy_bps <= BASIS_POINTS:
         raise ConsensusError(f"accuracy {accuracy_bps} bps is outside [0, {BASIS_POINTS}]")
+    if not 0 < prior_sound < 1:
+        raise ConsensusError(f"prior {prior_sound} of a sound trace is outside (0, 1)")
+    tallies = list(tallies)
+    if not tallies:
+        return 1.0  # nothing to judge: every segment (there is none) is VALID
     p = min(max(accuracy_bps, _MIN_ACCURACY_BPS), _MAX_ACCURACY_BPS) / BASIS_POINTS
-    logit = math.log(p / (1 - p))
+    vote_logit = math.log(p / (1 - p))
+    segment_prior = prior_sound ** (1 / len(tallies))
+    prior_logit = math.log(segment_prior / (1 - segment_prior))
     log_probability = 0.0
     for tally in tallies:
-        revealed = tally.revealed_stake
-        margin = (tally.valid_stake - tally.invalid_stake) / revealed if revealed else 0.0
-        log_probability += _log_sigmoid(margin * logit)
+        evidence = (tally.valid_votes - tally.invalid_votes) * vote_logit
+        log_probability += _log_sigmoid(prior_logit + evidence)
     return math.exp(log_probability)
 
 

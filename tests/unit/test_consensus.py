@@ -112,14 +112,16 @@ def _verdicts(default: SegmentVerdict, **changes: SegmentVerdict) -> dict[int, S
 # --- tallies -----------------------------------------------------------------------------------
 
 
-def test_tally_sums_stake_per_vote_kind() -> None:
+def test_tally_sums_stake_and_counts_votes_per_kind() -> None:
     assignments = {0: {ADDRESSES[0]: 10, ADDRESSES[1]: 20, ADDRESSES[2]: 30}, 1: {ADDRESSES[0]: 10}}
     reveals = [
         _reveal(ADDRESSES[0], 0, {0: Vote.VALID, 1: Vote.ABSTAIN}),
         _reveal(ADDRESSES[1], 0, {0: Vote.INVALID}),
     ]
     tallies = compute_tallies(0, assignments, reveals)
-    assert tallies[0] == SegmentTally(0, 0, 60, valid_stake=10, invalid_stake=20)
+    assert tallies[0] == SegmentTally(
+        0, 0, 60, valid_stake=10, invalid_stake=20, valid_votes=1, invalid_votes=1
+    )
     assert tallies[0].revealed_stake == 30
     assert tallies[1] == SegmentTally(1, 0, 10, abstain_stake=10)
 
@@ -347,8 +349,8 @@ def test_audit_escalates_abstentions_and_splits() -> None:
     )
     assert outcome.escalations == {o1: Escalation(Tier.LLM, 1), step2: Escalation(Tier.LLM, 2)}
     assert outcome.tallies[0][o1] == SegmentTally(o1, 0, 100, abstain_stake=100)
-    assert outcome.tallies[1][o1] == SegmentTally(o1, 1, 300, invalid_stake=300)
-    assert outcome.tallies[1][step2] == SegmentTally(step2, 1, 300, valid_stake=300)
+    assert outcome.tallies[1][o1] == SegmentTally(o1, 1, 300, invalid_stake=300, invalid_votes=3)
+    assert outcome.tallies[1][step2] == SegmentTally(step2, 1, 300, valid_stake=300, valid_votes=3)
     assert set(outcome.tallies[1]) == {o1, step2}
     assert outcome.verdicts[o1] == BAD
     assert outcome.verdicts[step2] == OK
@@ -424,34 +426,59 @@ def test_margin_bps(valid: int, invalid: int, abstain: int, margin: int) -> None
     assert compute_margin_bps(SegmentTally(0, 0, 10, valid, invalid, abstain)) == margin
 
 
-def test_verdict_probability_of_one_unanimous_segment_is_the_accuracy() -> None:
-    valid = SegmentTally(0, 0, 10, valid_stake=10)
-    invalid = SegmentTally(0, 0, 10, invalid_stake=10)
+def _probability_by_hand(prior_logit: float, evidence_logits: list[float]) -> float:
+    return math.prod(1 / (1 + math.exp(-(prior_logit + e))) for e in evidence_logits)
+
+
+def test_verdict_probability_of_one_segment_one_vote_is_the_accuracy() -> None:
+    valid = SegmentTally(0, 0, 10, valid_stake=10, valid_votes=1)
+    invalid = SegmentTally(0, 0, 10, invalid_stake=10, invalid_votes=1)
     assert compute_verdict_probability([valid], 9000) == pytest.approx(0.9)
     assert compute_verdict_probability([invalid], 9000) == pytest.approx(0.1)
 
 
-def test_verdict_probability_without_evidence_is_one_half_per_segment() -> None:
+def test_verdict_probability_without_evidence_is_the_trace_prior_at_any_length() -> None:
+    """A per-segment prior of 1/2 gave 2^-n: a long trace nobody could judge looked flawed."""
     silent = SegmentTally(0, 0, 10)
     abstained = SegmentTally(1, 0, 10, abstain_stake=10)
-    assert compute_verdict_probability([silent, abstained], 9000) == pytest.approx(0.25)
+    for segments in (1, 2, 40, 400):
+        tallies = [silent, abstained] * (segments // 2) or [silent]
+        assert compute_verdict_probability(tallies, 9000) == pytest.approx(0.5)
+        assert compute_verdict_probability(tallies, 9000, prior_sound=0.3) == pytest.approx(0.3)
     assert compute_verdict_probability([], 9000) == 1.0
 
 
-def test_verdict_probability_weights_by_stake_share() -> None:
-    split = SegmentTally(0, 0, 10, valid_stake=3, invalid_stake=1)  # margin 1/2
-    expected = 1 / (1 + math.exp(-0.5 * math.log(9)))
-    assert compute_verdict_probability([split], 9000) == pytest.approx(expected)
-    two = compute_verdict_probability([split, split], 9000)
-    assert two == pytest.approx(expected**2)
+def test_verdict_probability_counts_votes_not_stake() -> None:
+    """Three independent votes are three pieces of evidence, whatever the stake behind them."""
+    unanimous = SegmentTally(0, 0, 10, invalid_stake=10, invalid_votes=3)
+    whale = SegmentTally(0, 0, 10, valid_stake=9, invalid_stake=1, valid_votes=1, invalid_votes=1)
+    logit_p = math.log(9)
+    assert compute_verdict_probability([unanimous], 9000) == pytest.approx(
+        _probability_by_hand(0.0, [-3 * logit_p])
+    )
+    assert compute_verdict_probability([whale], 9000) == pytest.approx(0.5)
+
+
+def test_verdict_probability_spreads_the_prior_over_the_segments() -> None:
+    flagged = SegmentTally(0, 0, 10, invalid_stake=10, invalid_votes=3)
+    confirmed = SegmentTally(1, 0, 10, valid_stake=10, valid_votes=3)
+    q = 0.5 ** (1 / 20)
+    prior_logit, logit_p = math.log(q / (1 - q)), math.log(9)
+    tallies = [flagged] + [confirmed] * 19
+    expected = _probability_by_hand(prior_logit, [-3 * logit_p] + [3 * logit_p] * 19)
+    assert compute_verdict_probability(tallies, 9000) == pytest.approx(expected)
+    assert compute_verdict_probability(tallies, 9000) < 0.05
+    assert compute_verdict_probability([confirmed] * 20, 9000) > 0.95
 
 
 def test_verdict_probability_clamps_certainty_and_rejects_nonsense() -> None:
-    valid = SegmentTally(0, 0, 10, valid_stake=10)
+    valid = SegmentTally(0, 0, 10, valid_stake=10, valid_votes=1)
     assert compute_verdict_probability([valid], 10_000) == pytest.approx(0.9999)
-    assert compute_verdict_probability([valid] * 1000, 5000) == pytest.approx(0.5**1000)
+    assert compute_verdict_probability([valid] * 1000, 5000) == pytest.approx(0.5)
     with pytest.raises(ConsensusError, match="accuracy"):
         compute_verdict_probability([valid], 10_001)
+    with pytest.raises(ConsensusError, match="prior"):
+        compute_verdict_probability([valid], 9000, prior_sound=1.0)
 
 
 def test_first_error_on_a_built_hdag() -> None:
