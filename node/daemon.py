@@ -30,7 +30,7 @@ from node.chain.ledger import LedgerClient
 from node.config import NodeConfig, load_account_key
 from node.identity import NodeIdentity, derive_identity
 from node.llm.judge import open_llm_judge
-from node.p2p.bridge import TOPICS, P2PNode
+from node.p2p.bridge import TOPICS, P2PError, P2PNode
 from node.pipeline import Pipeline
 from node.review import ReviewQueue
 from node.rpc.server import RpcServer, VerdictReader
@@ -91,7 +91,10 @@ class _P2PService:
             for address in self._bootstrap:
                 await self._dial(address)
             self.up.set()
-            await asyncio.Event().wait()
+            # Only cancellation stops the host on purpose; if it ends by itself the node cannot
+            # gossip, so it fails loudly (and resumes its traces on restart) instead of idling.
+            await self.node.wait_stopped()
+            raise P2PError("the libp2p host stopped by itself")
         finally:
             await self.node.stop()
 
@@ -170,7 +173,11 @@ class _Status:
             "chain_id": chain_id,
             "block": block,
             "traces_by_state": await asyncio.to_thread(_count_traces_by_state, self._store),
-            "gossip": {"published": self._p2p.published, "delivered": self._p2p.delivered},
+            "gossip": {
+                "published": self._p2p.published,
+                "delivered": self._p2p.delivered,
+                "unreadable": self._p2p.unreadable_rpcs,
+            },
             "llm": None if self._llm is None else _llm_usage(self._llm.totals),
             "canaries": await asyncio.to_thread(_canary_status, self._store),
         }

@@ -37,11 +37,11 @@ from libp2p.crypto.ed25519 import create_new_key_pair
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import info_from_p2p_addr
-from libp2p.pubsub.pubsub import Pubsub
 from libp2p.tools.anyio_service import background_trio_service
 
 from node.p2p.framing import FrameError, encode_frame, read_frame
 from node.p2p.gossipsub import DigestGossipSub
+from node.p2p.pubsub import GuardedPubsub
 from protocol.gossip import Outcome, Verdict
 from protocol.messages import (
     MAX_GOSSIP_MESSAGE_BYTES,
@@ -228,6 +228,12 @@ class P2PNode:
         if self._started is not None and self._started.done() and not self._started.cancelled():
             self._started.exception()  # mark retrieved: stop() reports the failure instead
 
+    async def wait_stopped(self) -> None:
+        """Return when the trio run has ended (raising what ended it, if anything did)."""
+        if self._done is None:
+            raise P2PNotRunningError("the libp2p host was never started")
+        await asyncio.shield(self._done)
+
     async def stop(self) -> None:
         """Close the host and wait for the trio run to end; safe to call twice."""
         if self._done is None:
@@ -271,7 +277,9 @@ class P2PNode:
             # was repaired once a minute. Off, the configured heartbeat and degree bounds hold.
             adaptive_gossip_enabled=False,
         )
-        pubsub = Pubsub(host, gossipsub, max_inbound_rpc_size=MAX_GOSSIP_MESSAGE_BYTES + 65_536)
+        pubsub = GuardedPubsub(
+            host, gossipsub, max_inbound_rpc_size=MAX_GOSSIP_MESSAGE_BYTES + 65_536
+        )
         self._host, self._pubsub = host, pubsub
         listen = multiaddr.Multiaddr(f"/ip4/127.0.0.1/tcp/{listen_port}")
         try:
@@ -411,6 +419,12 @@ class P2PNode:
                 await self._pubsub.wait_for_mesh(peer, topic, timeout=timeout)
 
         await self._call_in_trio(wait)
+
+    @property
+    def unreadable_rpcs(self) -> int:
+        """Pubsub RPCs from peers that did not parse (`GuardedPubsub`); 0 before the start."""
+        pubsub = self._pubsub
+        return 0 if pubsub is None else int(pubsub.unreadable_rpcs)
 
     def connected_peers(self) -> list[str]:
         host = self._host

@@ -163,6 +163,9 @@ class GossipCounts(_Strict):
     delivered: int = Field(
         description="distinct gossip messages delivered to this node (relays not counted)"
     )
+    unreadable: int = Field(
+        description="pubsub RPCs from peers that did not parse (each cost its sender the stream)"
+    )
 
 
 class LlmUsage(_Strict):

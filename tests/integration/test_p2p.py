@@ -13,9 +13,12 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
+from libp2p.peer.id import ID
+from libp2p.utils.varint import encode_varint_prefixed
 
 from node.identity import derive_identity, encode_base58
 from node.p2p import FetchError, P2PConfig, P2PNode, P2PNotRunningError
+from node.p2p.bridge import GOSSIPSUB_PROTOCOL
 from protocol.eip712 import compute_domain_separator
 from protocol.gossip import Outcome, Verdict
 from protocol.messages import (
@@ -139,6 +142,26 @@ async def test_equivocation_check_keeps_digests_not_messages(net: Net) -> None:
     await net.inbox_b.wait_for(1, TIMEOUT)
     kept = net.b._pubsub.router.equivocation_detection
     assert kept and all(isinstance(value, bytes) for value in kept.values())
+
+
+async def test_an_unreadable_pubsub_rpc_costs_the_sender_its_stream_not_our_host(net: Net) -> None:
+    """py-libp2p's Pubsub let a protobuf DecodeError stop the whole receiving host."""
+    target = ID.from_base58(net.b.peer_id)
+
+    async def send_garbage() -> None:
+        stream = await net.a._host.new_stream(target, [GOSSIPSUB_PROTOCOL])
+        await stream.write(encode_varint_prefixed(b"\xff\xff\xff\xff"))
+
+    await net.a._call_in_trio(send_garbage)
+    await _until(lambda: net.b.unreadable_rpcs == 1)
+    # B still gossips both ways, with C and with the peer that sent the garbage.
+    await net.c.publish(TOPIC_VOTES, _commit(1))
+    await net.inbox_b.wait_for(1, TIMEOUT)
+    await net.b.publish(TOPIC_VOTES, _commit(2))
+    await net.inbox_c.wait_for(1, TIMEOUT)
+    await net.a.publish(TOPIC_VOTES, _commit(3))
+    await net.inbox_b.wait_for(2, TIMEOUT)
+    assert net.b.unreadable_rpcs == 1 and net.a.unreadable_rpcs == 0
 
 
 async def test_malformed_bytes_are_rejected_and_counted(net: Net) -> None:
