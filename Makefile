@@ -52,12 +52,15 @@ bench: setup
 	$(PY) benchmarks/checkers_offline.py
 	$(PY) benchmarks/external.py --out benchmarks/results/external-bbm.json
 	$(PY) benchmarks/sweep.py
+	$(PY) benchmarks/sweep.py --auditors tier1 --records ../shared/data/external-dev/bbm-dyck_languages.jsonl --limit 24 --out benchmarks/results/sweep-tier1.json
 	$(PY) benchmarks/committee.py
 	$(PY) benchmarks/segmentation.py
 	$(PY) benchmarks/calibration.py
+	$(PY) benchmarks/calibration.py --auditors oracle:0.9 --judge-accuracy 0.9 --out benchmarks/results/calibration-oracle.json
 	$(PY) benchmarks/privacy.py
 	$(PY) benchmarks/profitability.py --traces 200
 	$(PY) benchmarks/whowhen.py
+	$(PY) benchmarks/node_memory.py --devnet
 
 vectors: setup
 	$(PY) tests/vectors/generate.py

@@ -2,17 +2,18 @@
 
 Run from the repository root:
 `python benchmarks/calibration.py [--files F ...] [--limit 200] [--auditors tier1]
-[--result EVAL.json] [--out ...json]`.
+[--result EVAL.json | --resume] [--out ...json]`.
 
 Without `--result` it runs `trustnode eval` (`devnet.evaluation.run_evaluation`, a fresh
 five-node devnet) on `--limit` records spread evenly over the files (default: every BIG-Bench
 Mistake and ProcessBench development file) and keeps its result file beside the output
-(`calibration-eval.json`); with `--result` it reads an earlier one. From the entries it computes
-the reliability table of P(SOUND) (ten equal bins), the expected calibration error, the Brier
-score, and the Brier score of always answering the base rate, the floor a useful probability
-must beat. P(SOUND) comes from the on-chain tallies and an assumed per-vote accuracy
-(`--judge-accuracy`, `compute_verdict_probability`): what is tested is whether that model of the
-judges fits. Writes the JSON and a PNG (reliability diagram with the bin counts).
+(`calibration-eval.json`, measured afresh unless `--resume` continues an interrupted run); with
+`--result` it reads an earlier one. From the entries it computes the reliability table of
+P(SOUND) (ten equal bins), the expected calibration error, the Brier score, and the Brier score
+of always answering the base rate, the floor a useful probability must beat. P(SOUND) comes
+from the on-chain tallies and an assumed per-vote accuracy (`--judge-accuracy`,
+`compute_verdict_probability`): what is tested is whether that model of the judges fits. Writes
+the JSON and a PNG (reliability diagram with the bin counts).
 """
 
 from __future__ import annotations
@@ -117,6 +118,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--judge-accuracy", type=float, default=DEFAULT_JUDGE_ACCURACY)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--result", type=Path, help="an earlier `trustnode eval` result file")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the eval result file of an interrupted run"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     return parser.parse_args(argv)
 
@@ -126,6 +130,8 @@ def main(argv: Sequence[str]) -> int:
     started = time.perf_counter()
     result = args.result or args.out.with_name(args.out.stem + "-eval.json")
     if args.result is None:
+        if not args.resume:
+            result.unlink(missing_ok=True)  # else `trustnode eval` resumes: nothing remeasured
         asyncio.run(run_eval(args, result))
     evaluation = json.loads(result.read_text(encoding="utf-8"))
     calibration = compute_calibration(evaluation["entries"])

@@ -7,10 +7,10 @@ Run from the repository root:
 
 Every cell (honest judge, adversary strategy, adversarial stake fraction) is a fresh Anvil with
 the real contracts and nine registered auditors holding 100 ETH (eight of 10 ETH and one of
-20), so 0.1 of the stake is exactly one auditor. `--traces` labelled records (BIG-Bench Mistake and ProcessBench development files,
-evenly spaced) are each submitted, voted and finalized on-chain by `devnet.direct_audit`: the
-auditors vote in process (no gossip: what is measured here is the contract's economics, not the
-network), each through the judge its class names:
+20), so 0.1 of the stake is exactly one auditor. `--traces` labelled records (BIG-Bench Mistake
+and ProcessBench development files, evenly spaced) are each submitted, voted and finalized
+on-chain by `devnet.direct_audit`: the auditors vote in process (no gossip: what is measured
+here is the contract's economics, not the network), each through the judge its class names:
 
 - honest: `oracle:P` (right with probability P from the record's label) or `tier1` (the real
   tier-1 checkers, which abstain on what they cannot check);
