@@ -25,11 +25,20 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from common import LABELLED_FILES, REPO, RESULTS_DIR, save_figure, spread, stamp, write_result
+from common import (
+    LABELLED_FILES,
+    REPO,
+    RESULTS_DIR,
+    save_figure,
+    spread,
+    stamp,
+    write_result_and_figure,
+)
 
 from devnet.evaluation import DEFAULT_JUDGE_ACCURACY, EvalOptions, run_evaluation
 from devnet.evaluation.metrics import (
@@ -143,11 +152,9 @@ def main(argv: Sequence[str]) -> int:
         "wall_s": round(time.perf_counter() - started, 1),
         **stamp(),
     }
-    write_result(args.out, document)
     print(json.dumps({k: v for k, v in document.items() if k != "reliability"}, indent=1))
     title = f"Verdict probability, {calibration['final']} records, auditors {document['auditors']}"
-    plot(calibration, title, args.out.with_suffix(".png"))
-    print(f"written {args.out} and {args.out.with_suffix('.png')}")
+    write_result_and_figure(args.out, document, partial(plot, calibration, title))
     return 0
 
 

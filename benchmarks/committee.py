@@ -23,11 +23,12 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from common import RESULTS_DIR, save_figure, stamp, write_result
+from common import RESULTS_DIR, save_figure, stamp, write_result_and_figure
 from sweep import DEFAULT_RECORDS, load_shapes, model_auditors
 
 from devnet.evaluation.prediction import predict_network, predict_single_auditor
@@ -107,9 +108,7 @@ def main(argv: Sequence[str]) -> int:
         "wall_s": round(time.perf_counter() - started, 1),
         **stamp(),
     }
-    write_result(args.out, document)
-    plot(rows, args.out.with_suffix(".png"))
-    print(f"written {args.out} and {args.out.with_suffix('.png')}")
+    write_result_and_figure(args.out, document, partial(plot, rows))
     return 0
 
 

@@ -4,7 +4,7 @@ spread over files, and how a result file is stamped and written."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,6 +45,15 @@ def stamp() -> dict[str, str]:
 def write_result(path: Path, document: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+
+
+def write_result_and_figure(
+    path: Path, document: dict[str, Any], draw: Callable[[Path], None]
+) -> None:
+    """The JSON at `path`, then `draw(png path)` for the plot beside it, and where both went."""
+    write_result(path, document)
+    draw(path.with_suffix(".png"))
+    print(f"written {path} and {path.with_suffix('.png')}")
 
 
 def save_figure(figure: Figure, path: Path) -> None:

@@ -26,6 +26,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from common import (
     load_labelled_traces,
     save_figure,
     stamp,
-    write_result,
+    write_result_and_figure,
 )
 
 from devnet.deployment import DEFAULT_STAKES_ETH
@@ -207,9 +208,7 @@ def main(argv: Sequence[str]) -> int:
         "wall_s": round(time.perf_counter() - started, 1),
         **stamp(),
     }
-    write_result(args.out, document)
-    plot(points, measured, floors, args.out.with_suffix(".png"))
-    print(f"written {args.out} and {args.out.with_suffix('.png')}")
+    write_result_and_figure(args.out, document, partial(plot, points, measured, floors))
     return 0
 
 

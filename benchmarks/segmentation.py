@@ -30,11 +30,12 @@ import sys
 import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from common import LABELLED_FILES, RESULTS_DIR, save_figure, stamp, write_result
+from common import LABELLED_FILES, RESULTS_DIR, save_figure, stamp, write_result_and_figure
 
 from auditors.checkers import Tier1Checker
 from devnet.evaluation.metrics import compute_first_error_scores
@@ -170,9 +171,7 @@ def main(argv: Sequence[str]) -> int:
         "wall_s": round(time.perf_counter() - started, 1),
         **stamp(),
     }
-    write_result(args.out, document)
-    plot(points, args.out.with_suffix(".png"))
-    print(f"written {args.out} and {args.out.with_suffix('.png')}")
+    write_result_and_figure(args.out, document, partial(plot, points))
     return 0
 
 
