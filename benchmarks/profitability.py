@@ -3,7 +3,8 @@ the Ledger's own payouts and slashes on a real chain, and how often the verdicts
 
 Run from the repository root:
 `python benchmarks/profitability.py [--traces 1000] [--honest oracle:0.9 tier1]
-[--strategies lazy always-wrong colluding] [--fractions 0 0.1 0.2 0.3 0.4] [--out ...json]`.
+[--strategies lazy always-wrong colluding] [--fractions 0 0.1 0.2 0.3 0.4] [--canary-rates 0]
+[--out ...json]`.
 
 Every cell (honest judge, adversary strategy, adversarial stake fraction) is a fresh Anvil with
 the real contracts and nine registered auditors holding 100 ETH (eight of 10 ETH and one of
@@ -18,6 +19,13 @@ here is the contract's economics, not the network), each through the judge its c
 - always-wrong: `flip` of the honest judge;
 - colluding: `collude`, a bloc voting the honest judge's answer except on the half of the
   segments its shared secret picks, where every member votes the wrong answer.
+
+`--canary-rates` mixes canaries into the stream, as a node does at `audit.canary_rate`: after
+the user traces, r canaries per user trace, spread evenly (`protocol.canaries.compute_canary`:
+three-step arithmetic, a planted error in half of them, the planted step as the label). A canary
+is audited, voted and paid like any trace; an auditor that votes against its verdict is slashed
+by the normal incoherence rule, which is the canaries' whole defence. Safety counts user traces
+only.
 
 Profit is read from chain state after the last trace, per auditor:
 `rewardsOf(a) + stakeOf(a) - stake registered` (the Ledger credits rewards to `rewardsOf` and takes
@@ -61,6 +69,7 @@ from devnet.deployment import deploy_contracts, register_dev_auditors
 from devnet.direct_audit import run_direct_audit
 from node.chain import ChainClient, Sender
 from node.chain.ledger import LedgerClient
+from protocol.canaries import compute_canary
 from protocol.encoding import keccak
 from protocol.hdag import build_hdag
 from protocol.ids import compute_trace_id
@@ -88,6 +97,8 @@ class Cell:
     honest: str
     strategy: str
     fraction: float
+    #: Canaries mixed in per user trace.
+    canary_rate: float = 0.0
 
     @property
     def adversaries(self) -> int:
@@ -151,6 +162,21 @@ def class_of(cell: Cell, index: int) -> str:
     return cell.strategy if index < cell.adversaries else "honest"
 
 
+def mix_canaries(traces: Sequence[Trace], rate: float) -> list[tuple[Trace, bool]]:
+    """The user traces with `rate` canaries per trace spread evenly among them, each flagged:
+    (trace, is a canary). Canary i is `compute_canary` of a fixed seed, its label the planted
+    step, so every cell of one rate audits the same canaries."""
+    mixed: list[tuple[Trace, bool]] = []
+    canaries = 0
+    for index, trace in enumerate(traces):
+        mixed.append((trace, False))
+        while canaries < round((index + 1) * rate):
+            canary = compute_canary(keccak(b"profitability-canary" + canaries.to_bytes(4, "big")))
+            mixed.append((canary.trace.model_copy(update={"label": canary.planted_step}), True))
+            canaries += 1
+    return mixed
+
+
 async def measure_cell(cell: Cell, traces: Sequence[Trace]) -> dict[str, Any]:
     """One fresh chain, every trace audited on it; profits and safety as the chain records them."""
     with tempfile.TemporaryDirectory(prefix="trust-profit-") as tmp:
@@ -173,26 +199,30 @@ async def _audit_on_chain(cell: Cell, traces: Sequence[Trace], rpc_url: str) -> 
         addresses = [auditor.address for auditor in dev]
         snapshot = await ledger.auditors_at(addresses, await chain.block_number())
         fee = (await ledger.settings()).min_fee
-        labels = compute_oracle_labels(traces)
+        stream = mix_canaries(traces, cell.canary_rate)
+        labels = compute_oracle_labels([trace for trace, _ in stream])
         layouts: dict[str, bytes] = {}
         judges = make_judges(cell, addresses, labels, layouts)
         classes = {address: class_of(cell, i) for i, address in enumerate(addresses)}
         log = VoteLog()
         rule = _vote_rule(judges, classes, labels, layouts, log)
         right = 0
-        for done, trace in enumerate(traces):
+        for done, (trace, is_canary) in enumerate(stream):
             if done and done % PROGRESS_EVERY == 0:
-                print(f"  {cell}: {done}/{len(traces)} traces", file=sys.stderr, flush=True)
+                print(f"  {cell}: {done}/{len(stream)} traces", file=sys.stderr, flush=True)
             hdag = build_hdag(trace)
             layouts[compute_trace_id(trace)] = compute_segment_layout(hdag)
             k = compute_trace_committee_size(hdag, snapshot, DEVNET)
             audit = await run_direct_audit(ledger, deployer, keys, trace, k, rule, fee)
-            right += _first_error(audit.verdict.verdict, audit.verdict.first_error) == trace.label
+            found = _first_error(audit.verdict.verdict, audit.verdict.first_error)
+            right += not is_canary and found == trace.label
         profits = [await _profit(ledger, auditor.address, auditor.stake) for auditor in dev]
     finally:
         await chain.close()
     return _summarise(cell, traces, fee, right, profits, log) | {
-        "wall_s": round(time.perf_counter() - started, 1)
+        "canary_rate": cell.canary_rate,
+        "canaries": len(stream) - len(traces),
+        "wall_s": round(time.perf_counter() - started, 1),
     }
 
 
@@ -282,13 +312,14 @@ def _summarise(
 def plan_cells(args: argparse.Namespace) -> list[Cell]:
     cells = []
     for honest in args.honest:
-        cells.append(Cell(honest, "none", 0.0))
-        cells += [
-            Cell(honest, strategy, fraction)
-            for strategy in args.strategies
-            for fraction in args.fractions
-            if fraction > 0
-        ]
+        for rate in args.canary_rates:
+            cells.append(Cell(honest, "none", 0.0, rate))
+            cells += [
+                Cell(honest, strategy, fraction, rate)
+                for strategy in args.strategies
+                for fraction in args.fractions
+                if fraction > 0
+            ]
     return cells
 
 
@@ -348,6 +379,48 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
     save_figure(figure, path)
 
 
+def plot_canaries(points: Sequence[dict[str, Any]], path: Path) -> None:
+    """With several canary rates: each class's profit and safety against the rate, per
+    (honest judge, adversary, share)."""
+    figure, (profit, safety) = plt.subplots(1, 2, figsize=(11, 4.5))
+    setups = sorted({(p["honest"], p["strategy"], p["fraction"]) for p in points})
+    for honest, strategy, fraction in setups:
+        line = sorted(
+            (
+                p
+                for p in points
+                if (p["honest"], p["strategy"], p["fraction"]) == (honest, strategy, fraction)
+            ),
+            key=lambda p: p["canary_rate"],
+        )
+        rates = [p["canary_rate"] for p in line]
+        setup = (
+            f"{honest}, {strategy} {100 * fraction:.0f}%"
+            if strategy != "none"
+            else f"{honest}, no adversary"
+        )
+        for name in sorted(line[0]["profit_eth_per_10_eth_staked"]):
+            profit.plot(
+                rates,
+                [p["profit_eth_per_10_eth_staked"][name] for p in line],
+                marker="o" if name == "honest" else "x",
+                linestyle="-" if name == "honest" else "--",
+                label=f"{name} ({setup})",
+            )
+        safety.plot(rates, [100 * p["first_error_accuracy"] for p in line], marker="o", label=setup)
+    profit.axhline(0, color="grey", linewidth=0.8)
+    profit.set_title(f"profit over {points[0]['traces']} user traces and their canaries")
+    profit.set_xlabel("canaries per user trace")
+    profit.set_ylabel("ETH per 10 ETH staked")
+    profit.legend(fontsize=7)
+    safety.set_title("safety on user traces")
+    safety.set_xlabel("canaries per user trace")
+    safety.set_ylabel("first-error accuracy (%)")
+    safety.set_ylim(0, 100)
+    safety.legend(fontsize=7)
+    save_figure(figure, path)
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--files", type=Path, nargs="+", default=list(LABELLED_FILES))
@@ -355,6 +428,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--honest", nargs="+", default=["oracle:0.9", "tier1"])
     parser.add_argument("--strategies", nargs="+", default=list(BEHAVIOUR_OF))
     parser.add_argument("--fractions", type=float, nargs="+", default=[0, 0.1, 0.2, 0.3, 0.4])
+    parser.add_argument(
+        "--canary-rates", type=float, nargs="+", default=[0.0], help="canaries per user trace"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--replot", action="store_true", help="only redraw the PNG from --out")
     return parser.parse_args(argv)
@@ -375,7 +451,8 @@ def main(argv: Sequence[str]) -> int:
         write_result(args.out, document)
         print(f"written {args.out}")
     points = json.loads(args.out.read_text(encoding="utf-8"))["points"]
-    plot(points, args.out.with_suffix(".png"))
+    several_rates = len({p.get("canary_rate", 0.0) for p in points}) > 1
+    (plot_canaries if several_rates else plot)(points, args.out.with_suffix(".png"))
     print(f"written {args.out.with_suffix('.png')}")
     return 0
 
