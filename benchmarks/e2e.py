@@ -47,6 +47,7 @@ from devnet.network import Network, start_network, stop_network
 from node.chain import ChainClient
 from node.chain.ledger import LedgerClient
 from node.rpc_client import RpcClient
+from node.termination import run_until_terminated
 from protocol.hdag import build_hdag
 from protocol.models import Trace, TraceVerdict
 
@@ -513,7 +514,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
-    figures = asyncio.run(run(args))
+    figures = run_until_terminated(lambda: run(args))  # SIGTERM stops its devnets too
     print(format_table({name: figures[name] for name in CONFIGS}))
     for name, value in figures["ratios"].items():
         print(f"{name}: {value}x")

@@ -40,6 +40,7 @@ from node.chain.ledger import LedgerClient, OnChainVerdict
 from node.config import ConfigError, load_config
 from node.review_cli import ReviewSession, print_pending
 from node.rpc_client import RpcClient, RpcClientError
+from node.termination import EXIT_TERMINATED, TerminatedError, run_until_terminated
 from node.tracefile import TraceFileError, read_traces
 from protocol.errors import ProtocolError
 from protocol.hdag import build_hdag
@@ -121,7 +122,7 @@ def command_segment(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def command_demo(args: argparse.Namespace, out: TextIO) -> int:
-    return asyncio.run(run_demo(out))
+    return run_until_terminated(lambda: run_demo(out))
 
 
 def command_devnet_up(args: argparse.Namespace, out: TextIO) -> int:
@@ -437,7 +438,7 @@ def command_eval(args: argparse.Namespace, out: TextIO) -> int:
         strategy=args.strategy,
         judge_accuracy=args.judge_accuracy,
     )
-    document = asyncio.run(run_evaluation(options))
+    document = run_until_terminated(lambda: run_evaluation(options))
     out.write(format_eval_metrics(document["metrics"]) + f"\nwritten {options.out}\n")
     return 0
 
@@ -531,6 +532,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as exc:
         print(f"trustnode: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except TerminatedError:
+        # The devnet the command started is stopped; an eval keeps its result file to resume.
+        print("trustnode: terminated (SIGTERM); what it started is stopped", file=sys.stderr)
+        return EXIT_TERMINATED
     except BrokenPipeError:
         # The reader (e.g. `| head`) went away: not an error of ours, and nothing to report.
         sys.stderr.close()

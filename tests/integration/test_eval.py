@@ -10,13 +10,20 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from devnet.evaluation import EvalOptions, run_evaluation
+from devnet.network import NETWORK_FILE, Network
 from node.cli import main as trustnode_main
+from node.termination import EXIT_TERMINATED
 
 RECORDS = [
     {
@@ -134,3 +141,44 @@ async def test_eval_with_oracle_auditors_follows_the_labels(tmp_path: Path) -> N
     assert entries["labelled-right"]["trace_verdict"] == "SOUND"
     assert document["metrics"]["f1"] == 1.0
     assert document["options"]["auditors"] == "oracle:1"
+
+
+def _is_running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child its parent has not reaped yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_sigterm_stops_the_devnet_eval_started(records_file: Path, tmp_path: Path) -> None:
+    """Python's default SIGTERM skipped every `finally`: Anvil and the nodes outlived the run."""
+    command = [sys.executable, "-m", "node", "eval", str(records_file), "--nodes", "4"]
+    out = tmp_path / "terminated.json"
+    process = subprocess.Popen(
+        [*command, "--out", str(out)], stderr=subprocess.PIPE, text=True, bufsize=1
+    )
+    try:
+        assert process.stderr is not None
+        started = re.search(r"starting a devnet of 4 nodes in (\S+)", process.stderr.readline())
+        assert started, "eval did not report its devnet directory"
+        network_file = Path(started.group(1)) / NETWORK_FILE
+        deadline = time.monotonic() + 180
+        while not network_file.exists():
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        network = Network.load(network_file.parent)
+        pids = [node.pid for node in network.nodes] + [network.anvil_pid]
+        assert all(pid is not None and _is_running(pid) for pid in pids)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == EXIT_TERMINATED
+        assert "terminated (SIGTERM)" in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+    assert not [pid for pid in pids if pid is not None and _is_running(pid)]
+    assert not network_file.parent.exists()  # its temporary directory went with it
