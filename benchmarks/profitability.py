@@ -365,18 +365,24 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
             safety.plot(
                 xs, [100 * p["first_error_accuracy"] for p in line], marker="o", label=strategy
             )
-        traces = mine[0]["traces"]
-        profit.axhline(0, color="grey", linewidth=0.8)
-        profit.set_title(f"honest judge {honest}: profit over {traces} traces")
-        profit.set_xlabel("adversarial share of the stake (%)")
-        profit.set_ylabel("ETH per 10 ETH staked")
-        profit.legend(fontsize=7)
-        safety.set_title("safety: on-chain first error equals the label")
-        safety.set_xlabel("adversarial share of the stake (%)")
-        safety.set_ylabel("first-error accuracy (%)")
-        safety.set_ylim(0, 100)
-        safety.legend(fontsize=7)
+        _label_panels(
+            (profit, f"honest judge {honest}: profit over {mine[0]['traces']} traces"),
+            (safety, "safety: on-chain first error equals the label"),
+            "adversarial share of the stake (%)",
+        )
     save_figure(figure, path)
+
+
+def _label_panels(profit: tuple[Any, str], safety: tuple[Any, str], x_label: str) -> None:
+    """Titles, axes and legends of a profit and a safety panel, each given with its title."""
+    profit[0].axhline(0, color="grey", linewidth=0.8)
+    profit[0].set_ylabel("ETH per 10 ETH staked")
+    safety[0].set_ylabel("first-error accuracy (%)")
+    safety[0].set_ylim(0, 100)
+    for panel, title in (profit, safety):
+        panel.set_title(title)
+        panel.set_xlabel(x_label)
+        panel.legend(fontsize=7)
 
 
 def plot_canaries(points: Sequence[dict[str, Any]], path: Path) -> None:
@@ -408,16 +414,11 @@ def plot_canaries(points: Sequence[dict[str, Any]], path: Path) -> None:
                 label=f"{name} ({setup})",
             )
         safety.plot(rates, [100 * p["first_error_accuracy"] for p in line], marker="o", label=setup)
-    profit.axhline(0, color="grey", linewidth=0.8)
-    profit.set_title(f"profit over {points[0]['traces']} user traces and their canaries")
-    profit.set_xlabel("canaries per user trace")
-    profit.set_ylabel("ETH per 10 ETH staked")
-    profit.legend(fontsize=7)
-    safety.set_title("safety on user traces")
-    safety.set_xlabel("canaries per user trace")
-    safety.set_ylabel("first-error accuracy (%)")
-    safety.set_ylim(0, 100)
-    safety.legend(fontsize=7)
+    _label_panels(
+        (profit, f"profit over {points[0]['traces']} user traces and their canaries"),
+        (safety, "safety on user traces"),
+        "canaries per user trace",
+    )
     save_figure(figure, path)
 
 
