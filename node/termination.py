@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -24,9 +25,14 @@ class TerminatedError(Exception):
     """SIGTERM cancelled the run; its cleanup has finished."""
 
 
-def run_until_terminated(make: Callable[[], Awaitable[T]]) -> T:
+def run_until_terminated(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """`asyncio.run(make())`, with SIGTERM cancelling the run and then raising
-    TerminatedError (after every `finally` of the cancelled code has run)."""
+    TerminatedError (after every `finally` of the cancelled code has run).
+
+    Only the main thread receives signals, so elsewhere (the CLI called from a worker thread,
+    as tests do) this is plain `asyncio.run`."""
+    if threading.current_thread() is not threading.main_thread():
+        return asyncio.run(make())
 
     async def guarded() -> T:
         loop = asyncio.get_running_loop()

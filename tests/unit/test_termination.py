@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -44,3 +45,13 @@ def test_other_cancellations_stay_cancellations() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         run_until_terminated(cancels_itself)
+
+
+def test_outside_the_main_thread_it_runs_without_a_signal_handler() -> None:
+    """Signal handlers can only be set from the main thread; the CLI is also run from others."""
+
+    async def answer() -> int:
+        return 7
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(run_until_terminated, answer).result() == 7
