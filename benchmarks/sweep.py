@@ -9,24 +9,24 @@ copycat] [--fractions 0 0.1 0.2 0.3 0.4] [--out ...json]`.
 
 Each point is one `trustnode eval` run (`devnet.evaluation.run_evaluation`) on a fresh
 five-node devnet: every node an oracle auditor right with probability P (seeded), or with
-`--auditors tier1` the real tier-1 checkers, the nodes
-whose stake is the largest share not above the fraction given `--strategy` instead. The dev
-stakes are 10, 20, 30, 40 and 50 ETH, so the realised share (what the plot's x axis shows) is
-0, 6.7, 20, 26.7 and 40% for 0, 0.1, 0.2, 0.3 and 0.4. Oracle auditors isolate the protocol
-(committees, tally, escalation, adversaries) from judge quality; the papers' claim under test is
-"correct under up to 30% malicious participants".
+`--auditors tier1` the real tier-1 checkers, the nodes whose stake is the largest share not
+above the fraction given `--strategy` instead. The dev stakes are 10, 20, 30, 40 and 50 ETH, so
+the realised share (what the plot's x axis shows) is 0, 6.7, 20, 26.7 and 40% for 0, 0.1, 0.2,
+0.3 and 0.4. Oracle auditors isolate the protocol (committees, tally, escalation, adversaries)
+from judge quality; the papers' claim under test is "correct under up to 30% malicious
+participants".
 
 Beside every measured point stand two computed ones (`devnet.evaluation.prediction`): the exact
 prediction, what the protocol's rules make of independent oracle votes on the same records with
-the same adversaries (every way the committees and votes can fall, enumerated: no sampling), and
-the single-auditor baseline, one honest auditor of the same P judging every segment alone. The
-prediction is also computed over every record of the file (`predicted_all_records`), where the
-few measured records cannot speak. `random` and `copycat` adversaries are measured only: their
-votes are not independent oracle draws. With `tier1` there is no prediction (the checkers' votes
-are deterministic and abstain on most segments, not independent draws) and the single-auditor
-baseline is measured instead: one tier-1 judge on the same records in process, as in
-`segmentation.py`. Writes the JSON and a PNG plot beside it (matplotlib,
-from `pip install .[bench]`, which `make bench` runs).
+the same adversaries (every way the committees and votes can fall, enumerated: no sampling),
+and the single-auditor baseline, one honest auditor of the same P judging every segment alone.
+The prediction is also computed over every record of the file (`predicted_all_records`), where
+the few measured records cannot speak. `random` and `copycat` adversaries are measured only:
+their votes are not independent oracle draws. With `tier1` there is no prediction (the
+checkers' votes are deterministic and abstain on most segments, not independent draws) and the
+single-auditor baseline is measured instead: one tier-1 judge on the same records in process,
+as in `segmentation.py`. Writes the JSON and a PNG plot beside it (matplotlib, from `pip
+install .[bench]`, which `make bench` runs).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from devnet.evaluation.prediction import (
     predict_network,
     predict_single_auditor,
 )
-from devnet.evaluation.runner import load_eval_records
+from devnet.evaluation.runner import load_eval_records, parse_oracle_accuracy
 from protocol.hdag import build_hdag
 from protocol.models import Auditor, Tier
 
@@ -99,11 +99,6 @@ def load_shapes(records: Path, limit: int | None) -> list[RecordShape]:
     return [compute_record_shape(r.trace, SNAPSHOT) for r in load_eval_records(records, limit)]
 
 
-def oracle_accuracy(auditors: str) -> float | None:
-    """P of `oracle:P`, or None for a real tier."""
-    return float(auditors.split(":", 1)[1]) if auditors.startswith("oracle:") else None
-
-
 def measure_single_judge(records: Path, limit: int | None) -> dict[str, float | None]:
     """One tier-1 judge alone on every segment of the records (deterministic, in process)."""
     loaded = load_eval_records(records, limit)
@@ -135,7 +130,7 @@ def compute_baselines(
 async def measure_point(
     records: Path, limit: int, auditors: str, fraction: float, strategy: str, seed: int
 ) -> dict[str, Any]:
-    accuracy = oracle_accuracy(auditors)
+    accuracy = parse_oracle_accuracy(auditors)
     with tempfile.TemporaryDirectory(prefix="trust-sweep-") as tmp:
         options = EvalOptions(
             records=records,
@@ -307,7 +302,7 @@ def main(argv: Sequence[str]) -> int:
         **stamp(),
         "note": (
             "oracle auditors: a labelled simulation of judges, not real judges"
-            if all(oracle_accuracy(kind) is not None for kind in args.auditors)
+            if all(parse_oracle_accuracy(kind) is not None for kind in args.auditors)
             else "real tier auditors; any oracle points are a labelled simulation of judges"
         ),
         "points": [],
