@@ -42,6 +42,7 @@ from libp2p.tools.anyio_service import background_trio_service
 from node.p2p.framing import FrameError, encode_frame, read_frame
 from node.p2p.gossipsub import DigestGossipSub
 from node.p2p.pubsub import GuardedPubsub
+from node.p2p.records import install as install_record_cache
 from protocol.gossip import Outcome, Verdict
 from protocol.messages import (
     MAX_GOSSIP_MESSAGE_BYTES,
@@ -260,6 +261,7 @@ class P2PNode:
         config = self.config
         for name, value in _YAMUX_TUNING.items():
             os.environ.setdefault(name, value)
+        install_record_cache()
         host = new_host(key_pair=self._key_pair)
         gossipsub = DigestGossipSub(
             protocols=[GOSSIPSUB_PROTOCOL],
