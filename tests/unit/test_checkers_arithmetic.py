@@ -92,6 +92,10 @@ def test_a_definition_alone_is_not_judged() -> None:
         ("Expanding, (x+1)^2 = x^2 + 2x + 2.", Vote.INVALID),
         ("So (x+1)^2 = (x+1)(x+1) = x^2 + x + 1.", Vote.INVALID),
         (r"\frac{x^2 - 1}{x - 1} = x + 1", Vote.VALID),
+        # Fractional coefficients: sympy's cancel can leave `1/4 - 1/4` unevaluated.
+        (r"So \((t + \frac{1}{2})^2 = t^2 + t + \frac{1}{4}\).", Vote.VALID),
+        (r"So \((y - \frac{2}{3})^2 = y^2 - \frac{4}{3}y + \frac{4}{9}\).", Vote.VALID),
+        (r"So \((y - \frac{2}{3})^2 = y^2 - \frac{4}{3}y + \frac{5}{9}\).", Vote.INVALID),
         (r"a^2 - b^2 \equiv (a-b)(a+b)", Vote.VALID),
         (r"x^2 + 1 \equiv 2x", Vote.INVALID),
         ("From 2x + 3 = 11 we get x = 4.", Vote.VALID),
