@@ -66,7 +66,9 @@ def read_chains(text: str) -> tuple[Chain, ...]:
     """Every chain the protocol's operation extractor finds in `text`, in text order.
 
     A chain cut off from what precedes it (`180 minutes / 60 = 3` read as `60 = 3`,
-    `\\log_2{8} = 3` as `{8} = 3`) loses its first operand, which is not what the text claims.
+    `\\log_2{8} = 3` as `{8} = 3`) loses its first operand, which is not what the text claims;
+    one left with no relation is not returned (every returned chain has two operands or more,
+    which the readers of `operands[0]` rely on).
     """
     if not text:
         return ()
@@ -77,7 +79,10 @@ def read_chains(text: str) -> tuple[Chain, ...]:
             chain = read_chain(text[span.start : span.end])
         except UnparseableError:
             continue
-        chains.append(_drop_first_operand(chain) if is_cut_off(text, span.start) else chain)
+        if is_cut_off(text, span.start):
+            chain = _drop_first_operand(chain)
+        if chain.relations:
+            chains.append(chain)
     return tuple(chains)
 
 

@@ -169,3 +169,12 @@ def test_common_readings_are_not_misjudged(text: str) -> None:
 def test_a_cut_off_first_operand_still_leaves_later_links_judged() -> None:
     segment = make_segment("Number of dozens = cookies / 12 = 66 / 12 = 6 dozen.")
     assert Tier1Checker().judge(segment).vote is Vote.INVALID
+
+
+def test_a_cut_off_chain_in_the_context_leaves_the_segment_judged() -> None:
+    # "60 = 4" loses its cut-off first operand and with it its only relation; that empty chain
+    # once made the checker raise, so the whole segment abstained.
+    context = ("It takes 240 minutes / 60 = 4 hours.",)
+    segment = make_segment("So 4 * 3 = 13 hours in all.", context=context)
+    assert Tier1Checker().judge(segment).vote is Vote.INVALID
+    assert Tier1Checker().judge(make_segment("So 240 minutes / 60 = 5 hours.")).vote is Vote.ABSTAIN
