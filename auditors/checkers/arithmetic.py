@@ -14,7 +14,15 @@ from collections.abc import Mapping
 from fractions import Fraction
 
 from auditors.checkers.base import Claim, judge_alone
-from auditors.checkers.chains import Chain, Operand, compute_bindings, read_chain, read_chains
+from auditors.checkers.chains import (
+    Chain,
+    Operand,
+    compute_bindings,
+    drop_first_operand,
+    is_bare_number,
+    read_chain,
+    read_chains,
+)
 from auditors.checkers.errors import UnparseableError
 from auditors.checkers.limits import MAX_CLAIMS, MAX_SEGMENT_CHARS
 from auditors.checkers.relations import is_link_true
@@ -29,15 +37,27 @@ _DIVISION = re.compile(r"^[^-+*×·]*(?:/|÷|\\div)[^-+*×·/÷]*$")
 
 def compute_segment_chains(segment: Segment) -> tuple[Chain, ...]:
     """The chains a segment asserts: an operation is one chain; any other level, every chain
-    the operation extractor finds in its text. Empty when the text is over the size bound."""
+    the operation extractor finds in its text. Empty when the text is over the size bound.
+
+    An operation's text is the extractor's span alone, which starts at the first token the
+    extractor reads: `$76,000 = ...`, `180 minutes / 60 = 3`, `\\log_2 64 = 6` and `BD^{2} = ...`
+    reach the operation as `76,000 = ...`, `60 = 3`, `64 = 6`, `{2} = ...`. The step segment
+    sees the text before the span and drops such a first operand (`read_chains`); the operation
+    cannot, so it drops a first operand that is a bare number, the usual tail of a cut-off
+    expression. A genuine link is not lost: the step segment still judges it when the text
+    before it shows that nothing was cut.
+    """
     if len(segment.text) > MAX_SEGMENT_CHARS:
         return ()
     if segment.level is not Level.OPERATION:
         return read_chains(segment.text)
     try:
-        return (read_chain(segment.text),)
+        chain = read_chain(segment.text)
     except UnparseableError:
         return ()
+    if is_bare_number(chain.operands[0].text):
+        chain = drop_first_operand(chain)
+    return (chain,) if chain.relations else ()
 
 
 def compute_context_bindings(segment: Segment) -> dict[str, Fraction]:

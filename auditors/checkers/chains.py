@@ -15,6 +15,7 @@ from auditors.checkers.errors import UnparseableError
 from auditors.checkers.expression import Expr, Sym, parse_expression
 from auditors.checkers.numeric import evaluate_expression, evaluate_tree
 from auditors.checkers.relations import split_chain
+from auditors.checkers.tokens import Token, tokenize
 from protocol.models import Span
 from protocol.operations import extract_operations
 
@@ -80,7 +81,7 @@ def read_chains(text: str) -> tuple[Chain, ...]:
         except UnparseableError:
             continue
         if is_cut_off(text, span.start):
-            chain = _drop_first_operand(chain)
+            chain = drop_first_operand(chain)
         if chain.relations:
             chains.append(chain)
     return tuple(chains)
@@ -101,7 +102,19 @@ def is_cut_off(text: str, start: int) -> bool:
     return glued or (bool(stripped) and _CUT_BEFORE.search(stripped) is not None)
 
 
-def _drop_first_operand(chain: Chain) -> Chain:
+def is_bare_number(text: str) -> bool:
+    """True when `text` is one number and nothing else but a sign, brackets or braces
+    (`76,000`, `{8}`, `-16`): what is left of an expression cut off before its last number."""
+    try:
+        tokens = [token for token in tokenize(text) if token.kind not in ("open", "close")]
+    except UnparseableError:
+        return False
+    if tokens and tokens[0] == Token("op", "-"):
+        tokens = tokens[1:]
+    return len(tokens) == 1 and tokens[0].kind == "number"
+
+
+def drop_first_operand(chain: Chain) -> Chain:
     """The chain without its (truncated) first operand and first relation."""
     if len(chain.operands) <= 2:
         return Chain(chain.text, (), ())

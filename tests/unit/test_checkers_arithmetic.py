@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditors.checkers import AlgebraChecker, ArithmeticChecker, Tier1Checker
+from auditors.checkers.chains import is_bare_number
 from auditors.checkers.numeric import evaluate_expression
 from protocol.models import Level, Segment, Tier, Vote
 
@@ -149,7 +150,9 @@ def test_the_evaluator_agrees_with_fraction_arithmetic(expression: tuple[str, Fr
     text, value = expression
     assert evaluate_expression(text) == value
     claim = make_segment(f"{text} = {value.numerator}/{value.denominator}", Level.OPERATION)
-    assert ArithmeticChecker().judge(claim).vote is Vote.VALID
+    # A lone leaf (`7 = 7/1`) is a bare first operand, which an operation drops as maybe cut.
+    expected = Vote.ABSTAIN if is_bare_number(text) else Vote.VALID
+    assert ArithmeticChecker().judge(claim).vote is expected
 
 
 @pytest.mark.parametrize(
@@ -169,6 +172,26 @@ def test_common_readings_are_not_misjudged(text: str) -> None:
 def test_a_cut_off_first_operand_still_leaves_later_links_judged() -> None:
     segment = make_segment("Number of dozens = cookies / 12 = 66 / 12 = 6 dozen.")
     assert Tier1Checker().judge(segment).vote is Vote.INVALID
+
+
+@pytest.mark.parametrize(
+    ("text", "vote"),
+    [
+        # Spans of "$45,000 = 0.2 * ...", "240 minutes / 60 = 4", "log_3 81 = 4", "AB^{2} = ...".
+        ("45,000 = 0.2", Vote.ABSTAIN),
+        ("60 = 4", Vote.ABSTAIN),
+        ("{81} = 4", Vote.ABSTAIN),
+        ("15 = 45 / 15 = 3", Vote.VALID),
+        ("15 = 45 / 15 = 4", Vote.INVALID),
+        ("45 / 15 = 4", Vote.INVALID),
+    ],
+)
+def test_an_operation_drops_a_bare_number_it_may_have_been_cut_from(text: str, vote: Vote) -> None:
+    assert Tier1Checker().judge(make_segment(text, Level.OPERATION)).vote is vote
+
+
+def test_a_step_still_judges_a_bare_number_nothing_cuts_off() -> None:
+    assert Tier1Checker().judge(make_segment("Since 8 = 3 + 4, we stop.")).vote is Vote.INVALID
 
 
 def test_a_cut_off_chain_in_the_context_leaves_the_segment_judged() -> None:
