@@ -1,7 +1,7 @@
 """Arithmetic claims: every numeric link of every relation chain, judged exactly.
 
 A link whose sides evaluate to numbers is judged with Fractions (`(-79 - 2) * 3 = -243`);
-symbols defined earlier as numbers (`A = ... = -79`, in the segment's text or its context)
+symbols defined as numbers (`A = ... = -79`) in the segment's context or earlier in its text
 are substituted (`(A - B) * C = (-79 - 2) * 27`). A link with a lone symbol on one side
 (`A = ...`) is a definition or a solution claim, not arithmetic: the algebra checker
 judges solutions. Links with unbound symbols are left to the algebra checker too.
@@ -17,6 +17,7 @@ from auditors.checkers.base import Claim, judge_alone
 from auditors.checkers.chains import (
     Chain,
     Operand,
+    compute_binding,
     compute_bindings,
     drop_first_operand,
     is_bare_number,
@@ -66,6 +67,29 @@ def compute_context_bindings(segment: Segment) -> dict[str, Fraction]:
     return compute_bindings([*context, *compute_segment_chains(segment)])
 
 
+def compute_visible_bindings(
+    segment: Segment, chains: tuple[Chain, ...]
+) -> list[dict[str, Fraction]]:
+    """For each of the segment's `chains`, the bindings visible to it: the context's, except
+    for symbols the segment itself sets (`y = ...`), and those of the segment's chains before
+    it. A symbol set in the segment is an unknown where it is used before (`(y+6)y/3 = 10508`,
+    then `y = ...`), even when the context solved it for another case: substituting a value
+    would judge an equation as arithmetic."""
+    context = [chain for claim in segment.context[:MAX_CLAIMS] for chain in read_chains(claim)]
+    own = compute_bindings(chains)
+    assigned = {chain.operands[0].lone_symbol for chain in chains if chain.relations[0] == "="}
+    visible = {
+        name: value for name, value in compute_bindings(context).items() if name not in assigned
+    }
+    result: list[dict[str, Fraction]] = []
+    for chain in chains:
+        result.append(dict(visible))
+        binding = compute_binding(chain)
+        if binding is not None and binding[0] in own:
+            visible[binding[0]] = own[binding[0]]
+    return result
+
+
 class ArithmeticChecker:
     """Judges numeric relation links exactly; abstains on a segment with none it can parse."""
 
@@ -81,9 +105,9 @@ class ArithmeticChecker:
         return bool(_DIGIT.search(text)) and bool(_RELATION_HINT.search(text))
 
     def check(self, segment: Segment) -> tuple[Claim, ...]:
-        bindings = compute_context_bindings(segment)
+        chains = compute_segment_chains(segment)
         claims: list[Claim] = []
-        for chain in compute_segment_chains(segment):
+        for chain, bindings in zip(chains, compute_visible_bindings(segment, chains), strict=True):
             claims.extend(compute_link_claims(chain, bindings))
         return tuple(claims[:MAX_CLAIMS])
 

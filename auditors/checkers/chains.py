@@ -140,7 +140,7 @@ def compute_bindings(chains: Iterable[Chain]) -> dict[str, Fraction]:
     bindings: dict[str, Fraction] = {}
     conflicting: set[str] = set()
     for chain in chains:
-        binding = _compute_binding(chain)
+        binding = compute_binding(chain)
         if binding is None:
             continue
         name, value = binding
@@ -149,7 +149,7 @@ def compute_bindings(chains: Iterable[Chain]) -> dict[str, Fraction]:
     return {name: value for name, value in bindings.items() if name not in conflicting}
 
 
-def _compute_binding(chain: Chain) -> tuple[str, Fraction] | None:
+def compute_binding(chain: Chain) -> tuple[str, Fraction] | None:
     """Only computed definitions (`A = expr = v`) bind: a bare `k = 1` is as often a case,
     an index or a guess as a definition, and binding it would misjudge later uses of k."""
     name = chain.operands[0].lone_symbol

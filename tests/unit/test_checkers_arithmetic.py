@@ -201,3 +201,19 @@ def test_a_cut_off_chain_in_the_context_leaves_the_segment_judged() -> None:
     segment = make_segment("So 4 * 3 = 13 hours in all.", context=context)
     assert Tier1Checker().judge(segment).vote is Vote.INVALID
     assert Tier1Checker().judge(make_segment("So 240 minutes / 60 = 5 hours.")).vote is Vote.ABSTAIN
+
+
+def test_a_symbol_is_substituted_only_after_its_definition() -> None:
+    # y is an unknown in the equation; its later (rounded) value must not be substituted back.
+    text = "We need (y+2)y = 50, so y = (-2 + 14.28)/2 = 6.14. Then y * 2 = 12.28."
+    assert Tier1Checker().judge(make_segment(text)).vote is Vote.VALID
+    wrong = "We need (y+2)y = 50, so y = (-2 + 14.28)/2 = 6.14. Then y * 2 = 12.5."
+    assert Tier1Checker().judge(make_segment(wrong)).vote is Vote.INVALID
+
+
+def test_a_symbol_the_segment_sets_again_is_not_taken_from_the_context() -> None:
+    context = ("Case 1: y + 3 = 10, so y = 10 - 3 = 7.",)
+    text = "Case 2: 2y = 10, so y = 10 / 2."
+    assert Tier1Checker().judge(make_segment(text, context=context)).vote is not Vote.INVALID
+    uses = make_segment("Then y * 3 = 22.", context=context)
+    assert Tier1Checker().judge(uses).vote is Vote.INVALID
