@@ -37,10 +37,15 @@ def compute_identity(left: Expr, right: Expr) -> Identity:
     Domain conditions are ignored ((x^2-1)/(x-1) = x+1 holds), as a textbook would.
     """
     _validate_bounds(left, right)
-    difference = _sympy().cancel(_sympy().together(_to_sympy(left) - _to_sympy(right)))
-    if difference == 0:
+    sympy = _sympy()
+    combined = sympy.together(_to_sympy(left) - _to_sympy(right))
+    # Zero is decided on the expanded numerator: `cancel` can return an unevaluated sum of
+    # rationals (`1/16 - 1/16` for `(x + 1/4)^2 - (x^2 + x/2 + 1/16)`), which is no symbol
+    # and not `== 0`, so a true identity with fractional coefficients read as NEVER.
+    numerator, _ = sympy.fraction(combined)
+    if sympy.expand(numerator) == 0:
         return Identity.HOLDS
-    if not difference.free_symbols:
+    if not sympy.cancel(combined).free_symbols:
         return Identity.NEVER
     return Identity.DEPENDS
 

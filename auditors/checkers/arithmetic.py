@@ -1,7 +1,7 @@
 """Arithmetic claims: every numeric link of every relation chain, judged exactly.
 
 A link whose sides evaluate to numbers is judged with Fractions (`(-79 - 2) * 3 = -243`);
-symbols defined earlier as numbers (`A = ... = -79`, in the segment's text or its context)
+symbols defined as numbers (`A = ... = -79`) in the segment's context or earlier in its text
 are substituted (`(A - B) * C = (-79 - 2) * 27`). A link with a lone symbol on one side
 (`A = ...`) is a definition or a solution claim, not arithmetic: the algebra checker
 judges solutions. Links with unbound symbols are left to the algebra checker too.
@@ -14,7 +14,16 @@ from collections.abc import Mapping
 from fractions import Fraction
 
 from auditors.checkers.base import Claim, judge_alone
-from auditors.checkers.chains import Chain, Operand, compute_bindings, read_chain, read_chains
+from auditors.checkers.chains import (
+    Chain,
+    Operand,
+    compute_binding,
+    compute_bindings,
+    drop_first_operand,
+    is_bare_number,
+    read_chain,
+    read_chains,
+)
 from auditors.checkers.errors import UnparseableError
 from auditors.checkers.limits import MAX_CLAIMS, MAX_SEGMENT_CHARS
 from auditors.checkers.relations import is_link_true
@@ -29,21 +38,56 @@ _DIVISION = re.compile(r"^[^-+*×·]*(?:/|÷|\\div)[^-+*×·/÷]*$")
 
 def compute_segment_chains(segment: Segment) -> tuple[Chain, ...]:
     """The chains a segment asserts: an operation is one chain; any other level, every chain
-    the operation extractor finds in its text. Empty when the text is over the size bound."""
+    the operation extractor finds in its text. Empty when the text is over the size bound.
+
+    An operation's text is the extractor's span alone, which starts at the first token the
+    extractor reads: `$76,000 = ...`, `180 minutes / 60 = 3`, `\\log_2 64 = 6` and `BD^{2} = ...`
+    reach the operation as `76,000 = ...`, `60 = 3`, `64 = 6`, `{2} = ...`. The step segment
+    sees the text before the span and drops such a first operand (`read_chains`); the operation
+    cannot, so it drops a first operand that is a bare number, the usual tail of a cut-off
+    expression. A genuine link is not lost: the step segment still judges it when the text
+    before it shows that nothing was cut.
+    """
     if len(segment.text) > MAX_SEGMENT_CHARS:
         return ()
     if segment.level is not Level.OPERATION:
         return read_chains(segment.text)
     try:
-        return (read_chain(segment.text),)
+        chain = read_chain(segment.text)
     except UnparseableError:
         return ()
+    if is_bare_number(chain.operands[0].text):
+        chain = drop_first_operand(chain)
+    return (chain,) if chain.relations else ()
 
 
 def compute_context_bindings(segment: Segment) -> dict[str, Fraction]:
     """Numeric definitions visible to the segment: its context's claims, then its own text."""
     context = [chain for claim in segment.context[:MAX_CLAIMS] for chain in read_chains(claim)]
     return compute_bindings([*context, *compute_segment_chains(segment)])
+
+
+def compute_visible_bindings(
+    segment: Segment, chains: tuple[Chain, ...]
+) -> list[dict[str, Fraction]]:
+    """For each of the segment's `chains`, the bindings visible to it: the context's, except
+    for symbols the segment itself sets (`y = ...`), and those of the segment's chains before
+    it. A symbol set in the segment is an unknown where it is used before (`(y+6)y/3 = 10508`,
+    then `y = ...`), even when the context solved it for another case: substituting a value
+    would judge an equation as arithmetic."""
+    context = [chain for claim in segment.context[:MAX_CLAIMS] for chain in read_chains(claim)]
+    own = compute_bindings(chains)
+    assigned = {chain.operands[0].lone_symbol for chain in chains if chain.relations[0] == "="}
+    visible = {
+        name: value for name, value in compute_bindings(context).items() if name not in assigned
+    }
+    result: list[dict[str, Fraction]] = []
+    for chain in chains:
+        result.append(dict(visible))
+        binding = compute_binding(chain)
+        if binding is not None and binding[0] in own:
+            visible[binding[0]] = own[binding[0]]
+    return result
 
 
 class ArithmeticChecker:
@@ -61,9 +105,9 @@ class ArithmeticChecker:
         return bool(_DIGIT.search(text)) and bool(_RELATION_HINT.search(text))
 
     def check(self, segment: Segment) -> tuple[Claim, ...]:
-        bindings = compute_context_bindings(segment)
+        chains = compute_segment_chains(segment)
         claims: list[Claim] = []
-        for chain in compute_segment_chains(segment):
+        for chain, bindings in zip(chains, compute_visible_bindings(segment, chains), strict=True):
             claims.extend(compute_link_claims(chain, bindings))
         return tuple(claims[:MAX_CLAIMS])
 

@@ -15,6 +15,7 @@ from auditors.checkers.errors import UnparseableError
 from auditors.checkers.expression import Expr, Sym, parse_expression
 from auditors.checkers.numeric import evaluate_expression, evaluate_tree
 from auditors.checkers.relations import split_chain
+from auditors.checkers.tokens import Token, tokenize
 from protocol.models import Span
 from protocol.operations import extract_operations
 
@@ -66,7 +67,9 @@ def read_chains(text: str) -> tuple[Chain, ...]:
     """Every chain the protocol's operation extractor finds in `text`, in text order.
 
     A chain cut off from what precedes it (`180 minutes / 60 = 3` read as `60 = 3`,
-    `\\log_2{8} = 3` as `{8} = 3`) loses its first operand, which is not what the text claims.
+    `\\log_2{8} = 3` as `{8} = 3`) loses its first operand, which is not what the text claims;
+    one left with no relation is not returned (every returned chain has two operands or more,
+    which the readers of `operands[0]` rely on).
     """
     if not text:
         return ()
@@ -77,7 +80,10 @@ def read_chains(text: str) -> tuple[Chain, ...]:
             chain = read_chain(text[span.start : span.end])
         except UnparseableError:
             continue
-        chains.append(_drop_first_operand(chain) if is_cut_off(text, span.start) else chain)
+        if is_cut_off(text, span.start):
+            chain = drop_first_operand(chain)
+        if chain.relations:
+            chains.append(chain)
     return tuple(chains)
 
 
@@ -96,7 +102,19 @@ def is_cut_off(text: str, start: int) -> bool:
     return glued or (bool(stripped) and _CUT_BEFORE.search(stripped) is not None)
 
 
-def _drop_first_operand(chain: Chain) -> Chain:
+def is_bare_number(text: str) -> bool:
+    """True when `text` is one number and nothing else but a sign, brackets or braces
+    (`76,000`, `{8}`, `-16`): what is left of an expression cut off before its last number."""
+    try:
+        tokens = [token for token in tokenize(text) if token.kind not in ("open", "close")]
+    except UnparseableError:
+        return False
+    if tokens and tokens[0] == Token("op", "-"):
+        tokens = tokens[1:]
+    return len(tokens) == 1 and tokens[0].kind == "number"
+
+
+def drop_first_operand(chain: Chain) -> Chain:
     """The chain without its (truncated) first operand and first relation."""
     if len(chain.operands) <= 2:
         return Chain(chain.text, (), ())
@@ -122,7 +140,7 @@ def compute_bindings(chains: Iterable[Chain]) -> dict[str, Fraction]:
     bindings: dict[str, Fraction] = {}
     conflicting: set[str] = set()
     for chain in chains:
-        binding = _compute_binding(chain)
+        binding = compute_binding(chain)
         if binding is None:
             continue
         name, value = binding
@@ -131,7 +149,7 @@ def compute_bindings(chains: Iterable[Chain]) -> dict[str, Fraction]:
     return {name: value for name, value in bindings.items() if name not in conflicting}
 
 
-def _compute_binding(chain: Chain) -> tuple[str, Fraction] | None:
+def compute_binding(chain: Chain) -> tuple[str, Fraction] | None:
     """Only computed definitions (`A = expr = v`) bind: a bare `k = 1` is as often a case,
     an index or a guess as a definition, and binding it would misjudge later uses of k."""
     name = chain.operands[0].lone_symbol

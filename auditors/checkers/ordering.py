@@ -8,6 +8,8 @@
 - When the problem is a word list (a bare list, or after `List:`), every quoted word, in a
   chain or a letter claim, must come from it; a chain may list a word at most as often as the
   list holds it; an answer (`The answer is w1 w2 ...`) must be the same multiset in order.
+- A chain that directly follows another in one segment (a subpart's order, then the whole
+  list "Hence" updated) must not leave undetermined (`[a ? b]`) a pair the first one ordered.
 - Numbers claimed in ascending / descending order must be so.
 
 Every check is linear in the sizes of the segment and the problem: the input list is read
@@ -117,13 +119,37 @@ def _is_plain(word: str) -> bool:
 
 def _chain_claims(text: str, words: InputList | None) -> list[Claim]:
     claims: list[Claim] = []
+    previous: list[tuple[int | None, tuple[str, ...]]] = []
     for match in _CHAIN.finditer(text):
         items = [_item(item) for item in _ITEM_PATTERN.finditer(match.group())]
         claim = _judge_chain(match.group(), items, words)
         if claim.holds and words is not None and _is_whole_list(text, match, items, words):
             claim = _judge_whole_list(match.group(), items, words)
+        regrouped = _compute_regrouped(previous, items) if claim.holds else None
+        if regrouped is not None:
+            reason = f"leaves {list(regrouped)!r} unordered after ordering them"
+            claim = Claim(match.group(), False, reason)
         claims.append(claim)
+        previous = items
     return claims
+
+
+def _compute_regrouped(
+    previous: list[tuple[int | None, tuple[str, ...]]],
+    items: list[tuple[int | None, tuple[str, ...]]],
+) -> tuple[str, ...] | None:
+    """The first `?`-group of `items` holding two words that `previous` put in different items.
+
+    A chain that follows another in one segment (`... for the subpart. Hence, ...`) states what
+    that one derived, so it may not leave undetermined an order the other just established.
+    Only the directly preceding chain is compared, which keeps the check linear.
+    """
+    rank = {_key(word): index for index, (_, group) in enumerate(previous) for word in group}
+    for _, group in items:
+        ranks = {rank[_key(word)] for word in group if _key(word) in rank}
+        if len(ranks) > 1:
+            return group
+    return None
 
 
 def _is_whole_list(

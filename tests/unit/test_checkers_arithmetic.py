@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditors.checkers import AlgebraChecker, ArithmeticChecker, Tier1Checker
+from auditors.checkers.chains import is_bare_number
 from auditors.checkers.numeric import evaluate_expression
 from protocol.models import Level, Segment, Tier, Vote
 
@@ -92,6 +93,10 @@ def test_a_definition_alone_is_not_judged() -> None:
         ("Expanding, (x+1)^2 = x^2 + 2x + 2.", Vote.INVALID),
         ("So (x+1)^2 = (x+1)(x+1) = x^2 + x + 1.", Vote.INVALID),
         (r"\frac{x^2 - 1}{x - 1} = x + 1", Vote.VALID),
+        # Fractional coefficients: sympy's cancel can leave `1/4 - 1/4` unevaluated.
+        (r"So \((t + \frac{1}{2})^2 = t^2 + t + \frac{1}{4}\).", Vote.VALID),
+        (r"So \((y - \frac{2}{3})^2 = y^2 - \frac{4}{3}y + \frac{4}{9}\).", Vote.VALID),
+        (r"So \((y - \frac{2}{3})^2 = y^2 - \frac{4}{3}y + \frac{5}{9}\).", Vote.INVALID),
         (r"a^2 - b^2 \equiv (a-b)(a+b)", Vote.VALID),
         (r"x^2 + 1 \equiv 2x", Vote.INVALID),
         ("From 2x + 3 = 11 we get x = 4.", Vote.VALID),
@@ -145,7 +150,9 @@ def test_the_evaluator_agrees_with_fraction_arithmetic(expression: tuple[str, Fr
     text, value = expression
     assert evaluate_expression(text) == value
     claim = make_segment(f"{text} = {value.numerator}/{value.denominator}", Level.OPERATION)
-    assert ArithmeticChecker().judge(claim).vote is Vote.VALID
+    # A lone leaf (`7 = 7/1`) is a bare first operand, which an operation drops as maybe cut.
+    expected = Vote.ABSTAIN if is_bare_number(text) else Vote.VALID
+    assert ArithmeticChecker().judge(claim).vote is expected
 
 
 @pytest.mark.parametrize(
@@ -165,3 +172,48 @@ def test_common_readings_are_not_misjudged(text: str) -> None:
 def test_a_cut_off_first_operand_still_leaves_later_links_judged() -> None:
     segment = make_segment("Number of dozens = cookies / 12 = 66 / 12 = 6 dozen.")
     assert Tier1Checker().judge(segment).vote is Vote.INVALID
+
+
+@pytest.mark.parametrize(
+    ("text", "vote"),
+    [
+        # Spans of "$45,000 = 0.2 * ...", "240 minutes / 60 = 4", "log_3 81 = 4", "AB^{2} = ...".
+        ("45,000 = 0.2", Vote.ABSTAIN),
+        ("60 = 4", Vote.ABSTAIN),
+        ("{81} = 4", Vote.ABSTAIN),
+        ("15 = 45 / 15 = 3", Vote.VALID),
+        ("15 = 45 / 15 = 4", Vote.INVALID),
+        ("45 / 15 = 4", Vote.INVALID),
+    ],
+)
+def test_an_operation_drops_a_bare_number_it_may_have_been_cut_from(text: str, vote: Vote) -> None:
+    assert Tier1Checker().judge(make_segment(text, Level.OPERATION)).vote is vote
+
+
+def test_a_step_still_judges_a_bare_number_nothing_cuts_off() -> None:
+    assert Tier1Checker().judge(make_segment("Since 8 = 3 + 4, we stop.")).vote is Vote.INVALID
+
+
+def test_a_cut_off_chain_in_the_context_leaves_the_segment_judged() -> None:
+    # "60 = 4" loses its cut-off first operand and with it its only relation; that empty chain
+    # once made the checker raise, so the whole segment abstained.
+    context = ("It takes 240 minutes / 60 = 4 hours.",)
+    segment = make_segment("So 4 * 3 = 13 hours in all.", context=context)
+    assert Tier1Checker().judge(segment).vote is Vote.INVALID
+    assert Tier1Checker().judge(make_segment("So 240 minutes / 60 = 5 hours.")).vote is Vote.ABSTAIN
+
+
+def test_a_symbol_is_substituted_only_after_its_definition() -> None:
+    # y is an unknown in the equation; its later (rounded) value must not be substituted back.
+    text = "We need (y+2)y = 50, so y = (-2 + 14.28)/2 = 6.14. Then y * 2 = 12.28."
+    assert Tier1Checker().judge(make_segment(text)).vote is Vote.VALID
+    wrong = "We need (y+2)y = 50, so y = (-2 + 14.28)/2 = 6.14. Then y * 2 = 12.5."
+    assert Tier1Checker().judge(make_segment(wrong)).vote is Vote.INVALID
+
+
+def test_a_symbol_the_segment_sets_again_is_not_taken_from_the_context() -> None:
+    context = ("Case 1: y + 3 = 10, so y = 10 - 3 = 7.",)
+    text = "Case 2: 2y = 10, so y = 10 / 2."
+    assert Tier1Checker().judge(make_segment(text, context=context)).vote is not Vote.INVALID
+    uses = make_segment("Then y * 3 = 22.", context=context)
+    assert Tier1Checker().judge(uses).vote is Vote.INVALID

@@ -118,3 +118,21 @@ def test_words_with_apostrophes_abstain_on_order() -> None:
 )
 def test_numbers_claimed_in_order(text: str, vote: Vote) -> None:
     assert judge(text, problem="Sort 9 5 2") is vote
+
+
+def test_a_chain_keeps_the_order_the_chain_before_it_established() -> None:
+    kept = (
+        'We now have: (1) "cap" < (18) "craft" for the subpart. Hence, we have "accuracy" < '
+        '["beetle" ? "boutique"] < "canton" < "cap" < "craft".'
+    )
+    lost = (
+        'We now have: (1) "cap" < (18) "craft" for the subpart. Hence, we have "accuracy" < '
+        '["beetle" ? "boutique"] < "canton" < ["cap" ? "craft"].'
+    )
+    tie = (
+        'We now have: (1) ["cap" ? "canton"] for the subpart. Hence, we have "accuracy" < '
+        '["beetle" ? "boutique"] < ["cap" ? "canton"] < "craft".'
+    )
+    assert judge(kept) is Vote.VALID
+    assert judge(lost) is Vote.INVALID
+    assert judge(tie) is Vote.VALID
