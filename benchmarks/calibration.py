@@ -19,7 +19,6 @@ the JSON and a PNG (reliability diagram with the bin counts).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from devnet.evaluation.metrics import (
     compute_calibration_error,
     compute_reliability,
 )
+from node.termination import run_until_terminated
 
 RESULTS = RESULTS_DIR / "calibration.json"
 BINS = 10
@@ -141,7 +141,7 @@ def main(argv: Sequence[str]) -> int:
     if args.result is None:
         if not args.resume:
             result.unlink(missing_ok=True)  # else `trustnode eval` resumes: nothing remeasured
-        asyncio.run(run_eval(args, result))
+        run_until_terminated(lambda: run_eval(args, result))
     evaluation = json.loads(result.read_text(encoding="utf-8"))
     calibration = compute_calibration(evaluation["entries"])
     document = {

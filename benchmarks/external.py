@@ -66,6 +66,7 @@ from devnet.network import Network, start_network, stop_network
 from node.chain import ChainClient
 from node.chain.ledger import LedgerClient
 from node.rpc_client import RpcClient, RpcClientError
+from node.termination import run_until_terminated
 from protocol.models import Trace, TraceVerdict
 
 REPO = Path(__file__).resolve().parents[1]
@@ -508,7 +509,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
-    figures = asyncio.run(run(args))
+    figures = run_until_terminated(lambda: run(args))
     print(format_table(figures["results"]))
     print(f"wall time {figures['wall_s']} s (devnet start {figures['startup_s']} s)")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -26,6 +26,7 @@ from devnet.anvil import start_anvil, stop_anvil
 from devnet.deployment import deploy_contracts, register_dev_auditors
 from node.chain import ChainClient, Receipt, Sender
 from node.chain.ledger import LedgerClient
+from node.termination import run_until_terminated
 from protocol.encoding import keccak, keccak_hex
 from protocol.models import Level, Reveal, TraceVerdict, Vote, VoteEntry
 from protocol.votes import make_reveal
@@ -210,4 +211,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(run_until_terminated(main))

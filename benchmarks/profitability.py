@@ -38,7 +38,6 @@ traces whose on-chain first error equals the label. Writes the JSON and a PNG be
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import tempfile
@@ -69,6 +68,7 @@ from devnet.deployment import deploy_contracts, register_dev_auditors
 from devnet.direct_audit import run_direct_audit
 from node.chain import ChainClient, Sender
 from node.chain.ledger import LedgerClient
+from node.termination import run_until_terminated
 from protocol.canaries import compute_canary
 from protocol.encoding import keccak
 from protocol.hdag import build_hdag
@@ -447,7 +447,7 @@ def main(argv: Sequence[str]) -> int:
             **stamp(),
             "points": [],
         }
-        asyncio.run(run(args, document))
+        run_until_terminated(lambda: run(args, document))
         document["wall_s"] = round(time.perf_counter() - started, 1)
         write_result(args.out, document)
         print(f"written {args.out}")

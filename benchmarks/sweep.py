@@ -32,7 +32,6 @@ install .[bench]`, which `make bench` runs).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import json
 import random
@@ -59,6 +58,7 @@ from devnet.evaluation.prediction import (
     predict_single_auditor,
 )
 from devnet.evaluation.runner import load_eval_records, parse_oracle_accuracy
+from node.termination import run_until_terminated
 from protocol.hdag import build_hdag
 from protocol.models import Auditor, Tier
 
@@ -307,7 +307,7 @@ def main(argv: Sequence[str]) -> int:
         ),
         "points": [],
     }
-    asyncio.run(run(args, document))
+    run_until_terminated(lambda: run(args, document))
     document["wall_s"] = round(time.perf_counter() - started, 1)
     write_result(args.out, document)
     print(f"written {args.out}")
