@@ -4,7 +4,7 @@ the Ledger's own payouts and slashes on a real chain, and how often the verdicts
 Run from the repository root:
 `python benchmarks/profitability.py [--traces 1000] [--honest oracle:0.9 tier1]
 [--strategies lazy always-wrong colluding] [--fractions 0 0.1 0.2 0.3 0.4] [--canary-rates 0]
-[--out ...json]`.
+[--resume] [--out ...json]`.
 
 Every cell (honest judge, adversary strategy, adversarial stake fraction) is a fresh Anvil with
 the real contracts and nine registered auditors holding 100 ETH (eight of 10 ETH and one of
@@ -323,10 +323,28 @@ def plan_cells(args: argparse.Namespace) -> list[Cell]:
     return cells
 
 
+def compute_cell_key(point: dict[str, Any]) -> tuple[Any, ...]:
+    """What identifies a measured cell in a result file (same judge, adversary, share, canary
+    rate and number of traces: the same measurement)."""
+    return (
+        point["honest"],
+        point["strategy"],
+        point["fraction"],
+        point.get("canary_rate", 0.0),
+        point["traces"],
+    )
+
+
 async def run(args: argparse.Namespace, document: dict[str, Any]) -> None:
-    """Every cell in turn, the result file rewritten after each (a long run keeps what it did)."""
+    """Every cell not already in `document` in turn, the result file rewritten after each (a
+    long run keeps what it did, and `--resume` continues it)."""
     traces = load_labelled_traces(args.files, args.traces)
+    done = {compute_cell_key(point) for point in document["points"]}
     for cell in plan_cells(args):
+        key = (cell.honest, cell.strategy, cell.fraction, cell.canary_rate, len(traces))
+        if key in done:
+            print(f"  {cell}: already in {args.out}", flush=True)
+            continue
         document["points"].append(await measure_cell(cell, traces))
         write_result(args.out, document)
 
@@ -434,6 +452,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--replot", action="store_true", help="only redraw the PNG from --out")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the cells already in --out and measure only the missing ones",
+    )
     return parser.parse_args(argv)
 
 
@@ -447,6 +470,10 @@ def main(argv: Sequence[str]) -> int:
             **stamp(),
             "points": [],
         }
+        if args.resume and args.out.exists():
+            kept = json.loads(args.out.read_text(encoding="utf-8"))["points"]
+            document["points"] = kept
+            document["resumed_with_points"] = len(kept)
         run_until_terminated(lambda: run(args, document))
         document["wall_s"] = round(time.perf_counter() - started, 1)
         write_result(args.out, document)

@@ -47,7 +47,11 @@ _Encode = Callable[[Any], tuple[bytes, bool]]
 
 
 class RecordCache:
-    """Per host: the records accepted from peers, and its own encoded record."""
+    """Per host: the records accepted from peers, and its own encoded record.
+
+    One cache serves every host of the process; a host's entries are only touched from the trio
+    run that serves it (one thread per host when a process holds several), so they need no lock.
+    """
 
     def __init__(self, consume: _Consume, encode: _Encode, clock: Clock = time.monotonic) -> None:
         self._consume = consume
