@@ -1,0 +1,143 @@
+"""`ChainClient.call` encodes and decodes view calls itself: the answers must be web3's, on a
+real Anvil with the real contracts, and reverts and missing contracts must read as before."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from devnet.accounts import dev_private_key
+from devnet.anvil import start_anvil, stop_anvil
+from devnet.deployment import deploy_contracts, register_dev_auditors
+from node.chain import ChainClient, ChainError, Sender, TransactionRevertedError
+from node.chain.ledger import LedgerClient
+from protocol.eip712 import compute_reveal_digest
+from protocol.models import Reveal, Vote, VoteEntry
+
+AUDITORS = 3
+TRACE_ID = "0x" + "11" * 32
+
+
+@dataclass(frozen=True)
+class Chain:
+    rpc_url: str
+    registry: str
+    ledger: str
+    auditors: tuple[str, ...]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
+    anvil = start_anvil(tmp_path_factory.mktemp("calls"))
+
+    async def deploy() -> Chain:
+        client = ChainClient(anvil.rpc_url)
+        try:
+            deployer = Sender.from_key(dev_private_key(0))
+            registry, ledger, _ = await deploy_contracts(client, deployer)
+            registered = await register_dev_auditors(
+                LedgerClient(client, ledger, registry), AUDITORS
+            )
+            return Chain(anvil.rpc_url, registry, ledger, tuple(a.address for a in registered))
+        finally:
+            await client.close()
+
+    try:
+        yield asyncio.run(deploy())
+    finally:
+        stop_anvil(anvil.pid)
+
+
+def _views(ledger: LedgerClient, chain: Chain, head: int) -> dict[str, Any]:
+    """Every view the node calls, with arguments of each ABI shape it uses."""
+    registry, contract = ledger.registry.functions, ledger.ledger.functions
+    checksummed = [ledger.chain.w3.to_checksum_address(a) for a in chain.auditors]
+    return {
+        "stakeOf": registry.stakeOf(checksummed[0]),
+        "stakesAndTiersAt": registry.stakesAndTiersAt(checksummed, head - 1),
+        "tierStakeAt": registry.tierStakeAt(0, head - 1),
+        "traceOf": contract.traceOf(bytes.fromhex(TRACE_ID[2:])),
+        "verdictOf": contract.verdictOf(bytes.fromhex(TRACE_ID[2:])),
+        "rewardsOf": contract.rewardsOf(checksummed[1]),
+        "minFee": contract.minFee(),
+        "disputeWindow": contract.disputeWindow(),
+        "domainSeparator": contract.domainSeparator(),
+    }
+
+
+async def test_every_view_answers_as_web3_does(chain: Chain) -> None:
+    client = ChainClient(chain.rpc_url)
+    ledger = LedgerClient(client, chain.ledger, chain.registry)
+    try:
+        head = await client.block_number()
+        for name, function in _views(ledger, chain, head).items():
+            ours = await client.call(function)
+            theirs = await function.call()
+            assert ours == theirs, name
+            assert type(ours) is type(theirs), name
+        # At an older block too (the block is sent as a hex quantity).
+        stakes = ledger.registry.functions.stakeOf(client.w3.to_checksum_address(chain.auditors[0]))
+        assert await client.call(stakes, 1) == await stakes.call(block_identifier=1)
+    finally:
+        await client.close()
+
+
+async def test_a_struct_argument_is_encoded_as_the_contract_reads_it(chain: Chain) -> None:
+    client = ChainClient(chain.rpc_url)
+    ledger = LedgerClient(client, chain.ledger, chain.registry)
+    reveal = Reveal(
+        trace_id=TRACE_ID,
+        round=1,
+        auditor=chain.auditors[0],
+        votes=(
+            VoteEntry(segment=0, vote=Vote.VALID, confidence=9000, rationale="0x" + "00" * 32),
+            VoteEntry(segment=3, vote=Vote.INVALID, confidence=5000, rationale="0x" + "ab" * 32),
+        ),
+        salt="0x" + "22" * 32,
+        signature="0x" + "00" * 65,
+    )
+    try:
+        domain = await ledger.domain_separator()
+        assert await ledger.reveal_digest(reveal) == compute_reveal_digest(reveal, domain)
+    finally:
+        await client.close()
+
+
+async def test_a_reverting_view_names_the_contracts_error(chain: Chain) -> None:
+    client = ChainClient(chain.rpc_url)
+    ledger = LedgerClient(client, chain.ledger, chain.registry)
+    try:
+        head = await client.block_number()
+        with pytest.raises(TransactionRevertedError) as caught:
+            await client.call(ledger.registry.functions.tierStakeAt(7, head - 1))
+        assert caught.value.error == "InvalidTier"
+        assert caught.value.args_decoded == (7,)
+    finally:
+        await client.close()
+
+
+async def test_a_call_to_an_address_without_code_is_a_chain_error(chain: Chain) -> None:
+    client = ChainClient(chain.rpc_url)
+    nowhere = Sender.from_key(dev_private_key(9)).address
+    ledger = LedgerClient(client, chain.ledger, nowhere)
+    try:
+        with pytest.raises(ChainError, match="no contract answering stakeOf"):
+            await client.call(
+                ledger.registry.functions.stakeOf(ledger.chain.w3.to_checksum_address(nowhere))
+            )
+    finally:
+        await client.close()
+
+
+async def test_an_unreachable_chain_is_unavailable_after_retries() -> None:
+    client = ChainClient("http://127.0.0.1:9", retries=1, backoff_s=0.01)
+    ledger = LedgerClient(client, "0x" + "33" * 20, "0x" + "44" * 20)
+    try:
+        with pytest.raises(ChainError, match="cannot reach the chain"):
+            await client.call(ledger.ledger.functions.minFee())
+    finally:
+        await client.close()
