@@ -74,6 +74,7 @@ async def test_every_view_answers_as_web3_does(chain: Chain) -> None:
     ledger = LedgerClient(client, chain.ledger, chain.registry)
     try:
         head = await client.block_number()
+        assert head == await client.w3.eth.block_number
         for name, function in _views(ledger, chain, head).items():
             ours = await client.call(function)
             theirs = await function.call()
