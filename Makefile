@@ -59,7 +59,7 @@ bench: setup
 	$(PY) benchmarks/calibration.py --auditors oracle:0.9 --judge-accuracy 0.9 --out benchmarks/results/calibration-oracle.json
 	$(PY) benchmarks/privacy.py
 	$(PY) benchmarks/profitability.py --traces 200
-	$(PY) benchmarks/profitability.py --traces 1000 --honest oracle:0.9 --fractions 0.3 --out benchmarks/results/profitability-1000.json
+	$(PY) benchmarks/profitability.py --traces 1000 --honest oracle:0.9 --out benchmarks/results/profitability-1000.json
 	$(PY) benchmarks/profitability.py --traces 200 --honest oracle:0.9 --strategies lazy --fractions 0.3 --canary-rates 0 0.25 0.5 1 2 --out benchmarks/results/profitability-canaries.json
 	$(PY) benchmarks/whowhen.py
 	$(PY) benchmarks/node_memory.py --devnet
