@@ -3,53 +3,18 @@ real Anvil with the real contracts, and reverts and missing contracts must read 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from devnet.accounts import dev_private_key
-from devnet.anvil import start_anvil, stop_anvil
-from devnet.deployment import deploy_contracts, register_dev_auditors
 from node.chain import ChainClient, ChainError, Sender, TransactionRevertedError
 from node.chain.ledger import LedgerClient
 from protocol.eip712 import compute_reveal_digest
 from protocol.models import Reveal, Vote, VoteEntry
+from tests.integration.conftest import Chain
 
-AUDITORS = 3
 TRACE_ID = "0x" + "11" * 32
-
-
-@dataclass(frozen=True)
-class Chain:
-    rpc_url: str
-    registry: str
-    ledger: str
-    auditors: tuple[str, ...]
-
-
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    anvil = start_anvil(tmp_path_factory.mktemp("calls"))
-
-    async def deploy() -> Chain:
-        client = ChainClient(anvil.rpc_url)
-        try:
-            deployer = Sender.from_key(dev_private_key(0))
-            registry, ledger, _ = await deploy_contracts(client, deployer)
-            registered = await register_dev_auditors(
-                LedgerClient(client, ledger, registry), AUDITORS
-            )
-            return Chain(anvil.rpc_url, registry, ledger, tuple(a.address for a in registered))
-        finally:
-            await client.close()
-
-    try:
-        yield asyncio.run(deploy())
-    finally:
-        stop_anvil(anvil.pid)
 
 
 def _views(ledger: LedgerClient, chain: Chain, head: int) -> dict[str, Any]:

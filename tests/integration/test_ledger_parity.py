@@ -11,18 +11,14 @@ import asyncio
 import itertools
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from devnet.accounts import dev_private_key
-from devnet.anvil import start_anvil, stop_anvil
-from devnet.deployment import deploy_contracts, register_dev_auditors
 from devnet.direct_audit import DirectAudit, VoteRule, run_direct_audit
 from node.chain import ChainClient, Sender
 from node.chain.ledger import LedgerClient
@@ -30,42 +26,16 @@ from protocol.eip712 import compute_domain_separator, compute_reveal_digest
 from protocol.models import Reveal, Segment, Trace, Vote, VoteEntry
 from protocol.sortition import is_assigned
 from protocol.votes import make_reveal
+from tests.integration.conftest import CHAIN_AUDITORS, Chain
 from tests.strategies import ADDRESSES, HASHES, VOTE_VECTORS
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((REPO / "examples" / "traces").glob("*.json"))
 PLANTED = ("6 * 15 = 80", "47 > 52")
-AUDITORS = 5
+AUDITORS = CHAIN_AUDITORS
 FEE = 10**16
 _nonce = itertools.count()
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Chain:
-    rpc_url: str
-    registry: str
-    ledger: str
-
-
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chain]:
-    anvil = start_anvil(tmp_path_factory.mktemp("parity"))
-
-    async def deploy() -> Chain:
-        client = ChainClient(anvil.rpc_url)
-        try:
-            deployer = Sender.from_key(dev_private_key(0))
-            registry, ledger, _ = await deploy_contracts(client, deployer)
-            await register_dev_auditors(LedgerClient(client, ledger, registry), AUDITORS)
-            return Chain(anvil.rpc_url, registry, ledger)
-        finally:
-            await client.close()
-
-    try:
-        yield asyncio.run(deploy())
-    finally:
-        stop_anvil(anvil.pid)
 
 
 def _fresh(trace: Trace) -> Trace:
