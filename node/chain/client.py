@@ -62,6 +62,11 @@ _NONCE_TROUBLE = ("nonce too low", "nonce too high", "already known", "replaceme
 T = TypeVar("T")
 
 
+def _no_contract(function: Any) -> ChainError:
+    """A call whose answer is not the function's encoding: no (such) contract at the address."""
+    return ChainError(f"no contract answering {function.fn_name} at {function.address}")
+
+
 def _describe(exc: BaseException) -> str:
     """A short cause for an unreachable endpoint: the innermost OS error when there is one."""
     cause: BaseException | None = exc
@@ -251,9 +256,7 @@ class ChainClient:
         try:
             return codec.decode(bytes.fromhex(str(answer).removeprefix("0x")))
         except (CallOutputError, ValueError):
-            raise ChainError(
-                f"no contract answering {function.fn_name} at {function.address}"
-            ) from None
+            raise _no_contract(function) from None
 
     async def _web3_call(self, function: Any, block: int | str) -> Any:
         try:
@@ -261,9 +264,7 @@ class ChainClient:
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
             raise self._revert(exc) from None
         except BadFunctionCallOutput:
-            raise ChainError(
-                f"no contract answering {function.fn_name} at {function.address}"
-            ) from None
+            raise _no_contract(function) from None
 
     async def _request(self, method: str, params: list[Any]) -> Any:
         """One JSON-RPC request on the keep-alive session (`_with_retries` opens it). An error

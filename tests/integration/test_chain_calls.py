@@ -52,6 +52,19 @@ async def test_every_view_answers_as_web3_does(chain: Chain) -> None:
         await client.close()
 
 
+async def test_arguments_eth_abi_does_not_take_go_through_web3(chain: Chain) -> None:
+    client = ChainClient(chain.rpc_url)
+    ledger = LedgerClient(client, chain.ledger, chain.registry)
+    auditor = client.w3.to_checksum_address(chain.auditors[0])
+    try:
+        by_keyword = ledger.registry.functions.stakeOf(auditor=auditor)
+        hex_trace_id = ledger.ledger.functions.verdictOf(TRACE_ID)  # web3 converts hex to bytes
+        assert await client.call(by_keyword) == await by_keyword.call() > 0
+        assert await client.call(hex_trace_id) == await hex_trace_id.call()
+    finally:
+        await client.close()
+
+
 async def test_a_struct_argument_is_encoded_as_the_contract_reads_it(chain: Chain) -> None:
     client = ChainClient(chain.rpc_url)
     ledger = LedgerClient(client, chain.ledger, chain.registry)
