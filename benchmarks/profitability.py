@@ -88,6 +88,8 @@ ETHER = 10**18
 #: The judge each adversary class votes through (`auditors.adversaries` behaviour names).
 BEHAVIOUR_OF = {"lazy": "always-valid", "always-wrong": "flip", "colluding": "collude"}
 PROGRESS_EVERY = 100
+#: User traces per window of a cell's trajectory (safety and stakes as the run goes on).
+WINDOW_TRACES = 100
 #: Colluding members attack this share of the segments (`DEFAULT_BLOC_FRACTION` of the node).
 BLOC_FRACTION = 0.5
 
@@ -206,7 +208,7 @@ async def _audit_on_chain(cell: Cell, traces: Sequence[Trace], rpc_url: str) -> 
         classes = {address: class_of(cell, i) for i, address in enumerate(addresses)}
         log = VoteLog()
         rule = _vote_rule(judges, classes, labels, layouts, log)
-        right = 0
+        trajectory = Trajectory()
         for done, (trace, is_canary) in enumerate(stream):
             if done and done % PROGRESS_EVERY == 0:
                 print(f"  {cell}: {done}/{len(stream)} traces", file=sys.stderr, flush=True)
@@ -214,16 +216,43 @@ async def _audit_on_chain(cell: Cell, traces: Sequence[Trace], rpc_url: str) -> 
             layouts[compute_trace_id(trace)] = compute_segment_layout(hdag)
             k = compute_trace_committee_size(hdag, snapshot, DEVNET)
             audit = await run_direct_audit(ledger, deployer, keys, trace, k, rule, fee)
-            found = _first_error(audit.verdict.verdict, audit.verdict.first_error)
-            right += not is_canary and found == trace.label
+            if not is_canary:
+                found = _first_error(audit.verdict.verdict, audit.verdict.first_error)
+                trajectory.outcomes.append(found == trace.label)
+                if len(trajectory.outcomes) % WINDOW_TRACES == 0:
+                    trajectory.stakes.append([await ledger.stake_of(a) for a in addresses])
         profits = [await _profit(ledger, auditor.address, auditor.stake) for auditor in dev]
     finally:
         await chain.close()
-    return _summarise(cell, traces, fee, right, profits, log) | {
+    return _summarise(cell, traces, fee, sum(trajectory.outcomes), profits, log) | {
         "canary_rate": cell.canary_rate,
         "canaries": len(stream) - len(traces),
+        "windows": trajectory.describe(),
         "wall_s": round(time.perf_counter() - started, 1),
     }
+
+
+@dataclass
+class Trajectory:
+    """How a cell evolves: whether each user trace's on-chain first error equals its label, and
+    every auditor's stake after each window of user traces. Safety per window against the
+    stakes tells stake drift (safety falling as the honest stakes shrink) from the record mix."""
+
+    outcomes: list[bool] = field(default_factory=list)
+    stakes: list[list[int]] = field(default_factory=list)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "traces": f"{start + 1}-{start + WINDOW_TRACES}",
+                "safety": round(sum(window) / len(window), 4),
+                "stake_eth": [round(stake / ETHER, 3) for stake in stakes],
+            }
+            for start, stakes in zip(
+                range(0, len(self.outcomes), WINDOW_TRACES), self.stakes, strict=False
+            )
+            if (window := self.outcomes[start : start + WINDOW_TRACES])
+        ]
 
 
 @dataclass

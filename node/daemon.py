@@ -178,6 +178,11 @@ class _Status:
                 "delivered": self._p2p.delivered,
                 "unreadable": self._p2p.unreadable_rpcs,
             },
+            "fetches": {
+                "sent": self._p2p.fetches_sent,
+                "answered": self._p2p.fetches_answered,
+                "served": self._p2p.fetches_served,
+            },
             "llm": None if self._llm is None else _llm_usage(self._llm.totals),
             "canaries": await asyncio.to_thread(_canary_status, self._store),
         }

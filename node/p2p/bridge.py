@@ -158,6 +158,11 @@ class P2PNode:
         #: distinct message once, relays and duplicates not counted): benchmark counters.
         self.published = 0
         self.delivered = 0
+        #: `/trust/1/fetch` requests this node sent, those answered with something, and those
+        #: it served: how much anti-entropy a run needed (each request opens a stream).
+        self.fetches_sent = 0
+        self.fetches_answered = 0
+        self.fetches_served = 0
         self._threaded = threaded
         self._loop: asyncio.AbstractEventLoop | None = None
         self._token: trio.lowlevel.TrioToken | None = None
@@ -561,7 +566,10 @@ class P2PNode:
             except Exception as exc:  # py-libp2p's dial and stream errors share no base class
                 raise FetchError(f"{peer_id}: {type(exc).__name__}: {exc}") from None
 
-        return await self._call_in_trio(exchange)
+        self.fetches_sent += 1
+        response = await self._call_in_trio(exchange)
+        self.fetches_answered += bool(response)
+        return response
 
     async def _serve_fetch(self, stream: Any) -> None:
         limit, timeout = self.config.max_fetch_bytes, self.config.fetch_timeout
@@ -574,6 +582,7 @@ class P2PNode:
                     return
                 response = await self._call_on_loop(lambda: handler(peer, request), timeout)
                 await stream.write(encode_frame(response, limit))
+                self.fetches_served += 1
         except Exception as exc:  # outermost loop of this stream: one failed request only
             logger.warning("fetch request from %s failed: %r", peer, exc)
         finally:

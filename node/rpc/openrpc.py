@@ -168,6 +168,14 @@ class GossipCounts(_Strict):
     )
 
 
+class FetchCounts(_Strict):
+    sent: int = Field(
+        description="anti-entropy requests (/trust/1/fetch) for missing votes or segments sent"
+    )
+    answered: int = Field(description="of those, answered with a message")
+    served: int = Field(description="requests from peers this node answered")
+
+
 class LlmUsage(_Strict):
     requests: int = Field(description="chat completions the node's LLM evaluator made")
     prompt_tokens: int
@@ -195,6 +203,7 @@ class StatusResult(_Strict):
     block: int | None
     traces_by_state: dict[str, int]
     gossip: GossipCounts
+    fetches: FetchCounts
     llm: LlmUsage | None = Field(
         default=None, description="tokens spent by the node's LLM evaluator; null without one"
     )

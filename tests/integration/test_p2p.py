@@ -222,6 +222,8 @@ async def test_fetch_round_trip(net: Net) -> None:
     big = bytes(200_000)
     assert await net.c.request(net.b.peer_id, big) == b"segment:" + big
     assert requests == [(net.a.peer_id, b"0x1234"), (net.c.peer_id, big)]
+    assert (net.a.fetches_sent, net.a.fetches_answered, net.c.fetches_sent) == (1, 1, 1)
+    await _until(lambda: net.b.fetches_served == 2)
 
 
 async def test_fetch_failures_are_fetch_errors(net: Net) -> None:
@@ -236,6 +238,7 @@ async def test_fetch_failures_are_fetch_errors(net: Net) -> None:
         await net.a.request(net.b.peer_id, b"too big an answer")
     with pytest.raises(FetchError, match="exceeds"):
         await net.a.request(net.b.peer_id, bytes(net.a.config.max_fetch_bytes + 1))
+    assert (net.a.fetches_sent, net.a.fetches_answered) == (3, 0)
 
 
 async def test_fetch_times_out_explicitly() -> None:

@@ -42,6 +42,7 @@ STATUS = {
     "block": 12,
     "traces_by_state": {"received": 1},
     "gossip": {"published": 3, "delivered": 7, "unreadable": 0},
+    "fetches": {"sent": 2, "answered": 1, "served": 4},
     "llm": {"requests": 4, "prompt_tokens": 700, "completion_tokens": 12},
     "canaries": {
         "submitted": 2,

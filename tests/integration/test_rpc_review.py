@@ -28,6 +28,7 @@ STATUS = {
     "block": None,
     "traces_by_state": {},
     "gossip": {"published": 0, "delivered": 0, "unreadable": 0},
+    "fetches": {"sent": 2, "answered": 1, "served": 4},
 }
 
 
