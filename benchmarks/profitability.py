@@ -4,7 +4,7 @@ the Ledger's own payouts and slashes on a real chain, and how often the verdicts
 Run from the repository root:
 `python benchmarks/profitability.py [--traces 1000] [--honest oracle:0.9 tier1]
 [--strategies lazy always-wrong colluding] [--fractions 0 0.1 0.2 0.3 0.4] [--canary-rates 0]
-[--resume] [--out ...json]`.
+[--restake-every 0] [--resume] [--out ...json]`.
 
 Every cell (honest judge, adversary strategy, adversarial stake fraction) is a fresh Anvil with
 the real contracts and nine registered auditors holding 100 ETH (eight of 10 ETH and one of
@@ -31,8 +31,17 @@ Profit is read from chain state after the last trace, per auditor:
 `rewardsOf(a) + stakeOf(a) - stake registered` (the Ledger credits rewards to `rewardsOf` and takes
 slashes from the stake), in ETH over the cell's traces, and reported per class as the mean per
 auditor. Fees are the Ledger's minimum fee, what a node pays by default. Safety is the share of
-traces whose on-chain first error equals the label. Writes the JSON and a PNG beside it
-(matplotlib, from `pip install .[bench]`, which `make bench` runs).
+traces whose on-chain first error equals the label; each cell also records its trajectory, the
+safety of every 100 user traces and every auditor's stake after them.
+
+A slash takes a fraction of the stake per wrong vote and pays it out as rewards, which the Ledger
+keeps apart from the stake, so an auditor that never restakes sees its voting weight drain away
+even while its rewards make up for it. `--restake-every N` has every auditor (adversaries too)
+withdraw its rewards and bond them again (`withdrawRewards`, `addStake`) after each N user
+traces, as an operator keeping its weight would; restaking leaves the profit formula unchanged.
+
+Writes the JSON and a PNG beside it (matplotlib, from `pip install .[bench]`, which `make bench`
+runs).
 """
 
 from __future__ import annotations
@@ -101,6 +110,8 @@ class Cell:
     fraction: float
     #: Canaries mixed in per user trace.
     canary_rate: float = 0.0
+    #: Every auditor restakes its rewards after each this many user traces (0: never).
+    restake_every: int = 0
 
     @property
     def adversaries(self) -> int:
@@ -219,6 +230,8 @@ async def _audit_on_chain(cell: Cell, traces: Sequence[Trace], rpc_url: str) -> 
             if not is_canary:
                 found = _first_error(audit.verdict.verdict, audit.verdict.first_error)
                 trajectory.outcomes.append(found == trace.label)
+                if cell.restake_every and len(trajectory.outcomes) % cell.restake_every == 0:
+                    await restake_rewards(ledger, keys)
                 if len(trajectory.outcomes) % WINDOW_TRACES == 0:
                     trajectory.stakes.append([await ledger.stake_of(a) for a in addresses])
         profits = [await _profit(ledger, auditor.address, auditor.stake) for auditor in dev]
@@ -226,10 +239,21 @@ async def _audit_on_chain(cell: Cell, traces: Sequence[Trace], rpc_url: str) -> 
         await chain.close()
     return _summarise(cell, traces, fee, sum(trajectory.outcomes), profits, log) | {
         "canary_rate": cell.canary_rate,
+        "restake_every": cell.restake_every,
         "canaries": len(stream) - len(traces),
         "windows": trajectory.describe(),
         "wall_s": round(time.perf_counter() - started, 1),
     }
+
+
+async def restake_rewards(ledger: LedgerClient, keys: Sequence[str]) -> None:
+    """What an operator keeping its weight does: withdraw the rewards and bond them as stake."""
+    for key in keys:
+        sender = Sender.from_key(key)
+        rewards = await ledger.rewards_of(sender.address)
+        if rewards:
+            await ledger.withdraw_rewards(sender)
+            await ledger.add_stake(sender, rewards)
 
 
 @dataclass
@@ -342,9 +366,9 @@ def plan_cells(args: argparse.Namespace) -> list[Cell]:
     cells = []
     for honest in args.honest:
         for rate in args.canary_rates:
-            cells.append(Cell(honest, "none", 0.0, rate))
+            cells.append(Cell(honest, "none", 0.0, rate, args.restake_every))
             cells += [
-                Cell(honest, strategy, fraction, rate)
+                Cell(honest, strategy, fraction, rate, args.restake_every)
                 for strategy in args.strategies
                 for fraction in args.fractions
                 if fraction > 0
@@ -360,6 +384,7 @@ def compute_cell_key(point: dict[str, Any]) -> tuple[Any, ...]:
         point["strategy"],
         point["fraction"],
         point.get("canary_rate", 0.0),
+        point.get("restake_every", 0),
         point["traces"],
     )
 
@@ -370,7 +395,14 @@ async def run(args: argparse.Namespace, document: dict[str, Any]) -> None:
     traces = load_labelled_traces(args.files, args.traces)
     done = {compute_cell_key(point) for point in document["points"]}
     for cell in plan_cells(args):
-        key = (cell.honest, cell.strategy, cell.fraction, cell.canary_rate, len(traces))
+        key = (
+            cell.honest,
+            cell.strategy,
+            cell.fraction,
+            cell.canary_rate,
+            cell.restake_every,
+            len(traces),
+        )
         if key in done:
             print(f"  {cell}: already in {args.out}", flush=True)
             continue
@@ -478,6 +510,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--fractions", type=float, nargs="+", default=[0, 0.1, 0.2, 0.3, 0.4])
     parser.add_argument(
         "--canary-rates", type=float, nargs="+", default=[0.0], help="canaries per user trace"
+    )
+    parser.add_argument(
+        "--restake-every",
+        type=int,
+        default=0,
+        help="every auditor restakes its rewards after each N user traces (default 0: never)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--replot", action="store_true", help="only redraw the PNG from --out")

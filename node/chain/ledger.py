@@ -202,6 +202,14 @@ class LedgerClient:
         function = self.registry.functions.register(compute_tier_mask(tiers), x25519, peer_id)
         return await self.chain.transact(function, sender, value=stake)
 
+    async def add_stake(self, sender: Sender, amount: int) -> Receipt:
+        """Bond `amount` more wei of the sender's (a registered auditor's) own ether."""
+        return await self.chain.transact(self.registry.functions.addStake(), sender, value=amount)
+
+    async def withdraw_rewards(self, sender: Sender) -> Receipt:
+        """Pay the sender every wei the Ledger has credited to it (reverts when there is none)."""
+        return await self.chain.transact(self.ledger.functions.withdrawRewards(), sender)
+
     async def stake_of(self, auditor: str) -> int:
         return int(await self.chain.call(self.registry.functions.stakeOf(checksum(auditor))))
 

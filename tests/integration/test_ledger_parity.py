@@ -183,6 +183,27 @@ def test_rewards_of_and_stake_of_move_by_the_payouts(chain: Chain) -> None:
         assert slashed == audit.payouts.slashes.get(address, 0)
 
 
+def test_rewards_withdrawn_and_added_to_the_stake_are_restaked(chain: Chain) -> None:
+    """How an operator restakes (`benchmarks/profitability.py --restake-every`): its rewards
+    leave the Ledger for its account, and its stake grows by them."""
+    _audit(chain, _example("flawed-arithmetic"), 5, _rule({AUDITOR_ADDRESSES[0]: "flip"}))
+    sender = Sender.from_key(dev_private_key(2))
+    (rewards, stake) = _balances(chain, [sender.address])[sender.address]
+    assert rewards > 0
+
+    async def restake() -> None:
+        client = ChainClient(chain.rpc_url)
+        try:
+            ledger = LedgerClient(client, chain.ledger, chain.registry)
+            await ledger.withdraw_rewards(sender)
+            await ledger.add_stake(sender, rewards)
+        finally:
+            await client.close()
+
+    asyncio.run(restake())
+    assert _balances(chain, [sender.address])[sender.address] == (0, stake + rewards)
+
+
 @settings(
     max_examples=200,
     deadline=None,
