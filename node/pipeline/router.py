@@ -268,7 +268,7 @@ class GossipRouter:
         like gossip. The auditor's own node is asked first, and the other peers only when it
         does not answer: a node stores its auditor's vote before publishing it, so when the own
         node answers that it holds none, the vote does not exist yet and nobody else can hold
-        it (under load, asking every peer anyway made nine in ten fetches come back empty)."""
+        it."""
         for auditor in auditors:
             request = VoteRequest(
                 kind=kind,
