@@ -46,6 +46,19 @@ _RELATION_HINT = re.compile(r"[=<>≤≥≠≈]|\\(?:ne|le|ge|lt|gt|approx|equiv
 _URL = re.compile(r"(?:https?://|www\.)\S+")
 _UNARY = frozenset({"-", "−", "±", "+"})
 
+# A verdict of falsity the text gives to what it has just written (a substituted candidate
+# checked and rejected, an absurdity reached): that statement is tested, not claimed.
+_REFUTATION = re.compile(
+    r"\(\s*false\s*\)"
+    r"|\b(?:which|this|that|it)\s+(?:is|was)\s+(?:false|not\s+true|untrue|impossible)\b"
+    r"|\bis\s+(?:false|not\s+true)\b"
+    r"|(?<!by\s)(?<!by\sa\s)\bcontradiction\b",
+    re.IGNORECASE,
+)
+# Prose ends the stretch a refutation covers: a word of three letters or more, no LaTeX command.
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")
+_MAX_REFUTED_CHARS = 400
+
 _OPERANDS = frozenset({"number", "word", "variable", "command"})
 _STARTS = _OPERANDS | {"open", "bar"}
 _ENDS = _OPERANDS | {"close", "bar"}
@@ -63,10 +76,28 @@ def extract_operations(text: str, step: Span) -> tuple[Span, ...]:
     """Sorted, non-overlapping spans inside `step` of every equality, chain or comparison.
 
     A relation needs an operand on each side ("= 5" alone is no operation); "=" inside URLs is
-    ignored. Deterministic and linear in the step's length.
+    ignored, and so is a relation the text itself marks as false (`2 + 1 = 1 (False)`).
+    Deterministic and linear in the step's length.
     """
-    spans = (_compute_run_span(run) for run in _compute_runs(text, step))
-    return tuple(span for span in spans if span is not None)
+    spans = (_compute_run_span(text, run) for run in _compute_runs(text, step))
+    refuted = compute_refuted_ranges(text, step)
+    return tuple(
+        span for span in spans if span is not None and not _is_inside_any(refuted, span.start)
+    )
+
+
+def compute_refuted_ranges(text: str, step: Span) -> list[tuple[int, int]]:
+    """Ranges of `step` the text marks as false: the math just before a refutation
+    ("(False)", "which is false", "is not true", "a contradiction"), back to the nearest prose
+    word or blank line, so a substitution check of several display lines is covered whole."""
+    ranges: list[tuple[int, int]] = []
+    for marker in _REFUTATION.finditer(text, step.start, step.end):
+        start = max(step.start, marker.start() - _MAX_REFUTED_CHARS)
+        words = [word.end() for word in _PROSE_WORD.finditer(text, start, marker.start())]
+        paragraph = text.rfind("\n\n", start, marker.start())
+        start = max(start, words[-1] if words else start, paragraph + 2 if paragraph >= 0 else 0)
+        ranges.append((start, marker.start()))
+    return ranges
 
 
 def compute_numbers(text: str, start: int = 0, end: int | None = None) -> tuple[str, ...]:
@@ -122,16 +153,82 @@ def _is_inside_any(ranges: list[tuple[int, int]], position: int) -> bool:
     return any(start <= position < end for start, end in ranges)
 
 
-def _compute_run_span(run: list[_Token]) -> Span | None:
-    """The operation in `run` trimmed to operands and balanced brackets, or None if none."""
-    tokens = _trim_run(run)
+def _compute_run_span(text: str, run: list[_Token]) -> Span | None:
+    """The operation in `run` trimmed to operands and balanced brackets, or None if none.
+
+    An edge operand that is only the visible part of a longer expression is dropped with its
+    relation (see `_drop_cut_edges`): judging the part would judge something never claimed.
+    """
+    low, high = _compute_trim_bounds(run)
+    tokens = _drop_cut_edges(text, run, low, high)
     if not _has_operands_around_relations(tokens):
         return None
     return Span(start=tokens[0].start, end=tokens[-1].end)
 
 
-def _trim_run(run: list[_Token]) -> list[_Token]:
-    """Drop edge tokens that cannot start/end an operation, and unmatched edge brackets.
+def _drop_cut_edges(text: str, run: list[_Token], low: int, high: int) -> list[_Token]:
+    """run[low:high + 1] without a first operand cut at its start or a last one cut at its end.
+
+    A run stops at anything that is no token: a multi-letter symbol (`AC^2`, `Bx^2`, `2xy`), a
+    parenthetical remark, a math delimiter. Where it stopped inside an expression, the trimmed
+    edge holds a binary operator (`x^3 + Bx^2 + 50 = 0` is read from `^2 + 50 = 0`,
+    `9^2 = 10^2 + AC^2` up to `10^2 +`), or the last number is glued to an inline-math opener
+    (`70 ≤ 24\\( K \\)`): that operand is a fragment, so its relation is not the text's.
+    """
+    tokens = run[low : high + 1]
+    if _is_cut_at_start(text, run, low):
+        relation = next((i for i, t in enumerate(tokens) if t.kind == "relation"), len(tokens))
+        tokens = tokens[relation + 1 :]
+    if _is_cut_at_end(text, run, high):
+        relation = max((i for i, t in enumerate(tokens) if t.kind == "relation"), default=0)
+        tokens = tokens[:relation]
+    return tokens
+
+
+def _is_cut_at_start(text: str, run: list[_Token], low: int) -> bool:
+    """A binary operator or closing bracket trimmed off just before the first operand (after
+    any trimmed relation, whose right side is whole), after text on the same line: a line that
+    opens with "- " or "* " is a list item, not a cut expression."""
+    relations = [i for i in range(low) if run[i].kind == "relation"]
+    after_relation = relations[-1] + 1 if relations else 0
+    if not any(
+        _is_binary_operator(run, i) or run[i].kind == "close" for i in range(after_relation, low)
+    ):
+        return False
+    line = text[text.rfind("\n", 0, run[0].start) + 1 : run[0].start]
+    return line.strip(" \t") != ""
+
+
+def _is_cut_at_end(text: str, run: list[_Token], high: int) -> bool:
+    """A binary operator trimmed off just after the last operand, or an inline-math opener
+    glued to it."""
+    relation = next((i for i in range(high + 1, len(run)) if run[i].kind == "relation"), len(run))
+    if any(_is_binary_operator(run, i) for i in range(high + 1, relation)):
+        return True
+    return high >= 0 and text.startswith(_INLINE_MATH_OPENERS, run[high].end)
+
+
+_INLINE_MATH_OPENERS = ("\\(", "\\[")
+
+
+def _is_binary_operator(run: list[_Token], index: int) -> bool:
+    """An arithmetic operator; "?" (a question, or a word-sorting gap) and a glued "**" (Markdown
+    bold around an equation) are not."""
+    token = run[index]
+    if token.kind != "operator" or token.text == "?":
+        return False
+    if token.text != "*":
+        return True
+    glued_before = index > 0 and run[index - 1].text == "*" and run[index - 1].end == token.start
+    glued_after = (
+        index + 1 < len(run) and run[index + 1].text == "*" and run[index + 1].start == token.end
+    )
+    return not (glued_before or glued_after)
+
+
+def _compute_trim_bounds(run: list[_Token]) -> tuple[int, int]:
+    """Bounds (inclusive) of `run` without edge tokens that cannot start/end an operation and
+    without unmatched edge brackets.
 
     Bracket counts are kept up to date while trimming so a long unbalanced run stays linear.
     """
@@ -146,7 +243,7 @@ def _trim_run(run: list[_Token]) -> list[_Token]:
             high -= 1
         else:
             break
-    return run[low : high + 1]
+    return low, high
 
 
 def _bracket_weight(token: _Token) -> int:

@@ -87,8 +87,11 @@ def read_chains(text: str) -> tuple[Chain, ...]:
     return tuple(chains)
 
 
+# A relation before the span is no cut: the extractor has already dropped what stood to its
+# left (prose, or the fragment of an expression it could not read whole), and the span's own
+# first operand is whole (`= cookies / 12 = 66 / 12 = 6` reaches here as `66 / 12 = 6`).
 _CUT_BEFORE = re.compile(
-    r"(?:[-+*/×÷·⋅^_{}=<>≤≥]|\\(?:times|cdot|div)|\b(?:of|times|per|by|over)"
+    r"(?:[-+*/×÷·⋅^_{}]|\\(?:times|cdot|div)|\b(?:of|times|per|by|over)"
     r"|_\{?\w+\}?|\\[A-Za-z]+)$"
 )
 
@@ -98,7 +101,8 @@ def is_cut_off(text: str, start: int) -> bool:
     subscript or command, a joining word (`of`, `per`), or a character glued to it."""
     before = text[max(0, start - 40) : start]
     glued = bool(before) and not before[-1].isspace() and before[-1] not in "($\\\"'[:"
-    stripped = before.rstrip(" \t$€£")
+    # `\\$` is a LaTeX dollar sign: `of $\\$1.50 = ...` is cut after "of" like `of $1.50`.
+    stripped = before.rstrip(" \t$€£\\")
     return glued or (bool(stripped) and _CUT_BEFORE.search(stripped) is not None)
 
 

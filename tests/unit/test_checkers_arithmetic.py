@@ -217,3 +217,33 @@ def test_a_symbol_the_segment_sets_again_is_not_taken_from_the_context() -> None
     assert Tier1Checker().judge(make_segment(text, context=context)).vote is not Vote.INVALID
     uses = make_segment("Then y * 3 = 22.", context=context)
     assert Tier1Checker().judge(uses).vote is Vote.INVALID
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r"By the law of cosines \[ 7^2 = 5^2 + PQ^2 - 2 \cdot 5 \cdot PQ \cdot \frac{1}{2} \]",
+        r"so \(t^3 + Dt^2 + 40 = 0\) has a root",
+        "count 5 (the ends) + 4 + 3 = 12 ways",
+        r"so 50 \leq 16\( m \) holds",
+        r"Take $20\%$ of $\$2.50 = 0.50$ off.",
+        "Check: \\[ 3 + \\sqrt{4} = 1 \\]\n\\[ 5 = 1 \\]\n(False)",
+    ],
+)
+def test_fragments_and_refuted_statements_are_not_judged(text: str) -> None:
+    assert Tier1Checker().judge(make_segment(text)).vote is not Vote.INVALID
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r"By the law of cosines \[ 7^2 = 5^2 + 3^2 \]",
+        r"so \(2^3 + 2^2 + 40 = 50\) holds",
+        "count 5 + 4 + 3 = 13 ways",
+        r"so 50 \leq 16 holds",
+        r"Take $\$2.50 = 0.50$ off.",
+        "Check: \\[ 3 + \\sqrt{4} = 1 \\]\n\\[ 5 = 1 \\]\n(True)",
+    ],
+)
+def test_the_same_shapes_written_whole_and_false_are_invalid(text: str) -> None:
+    assert Tier1Checker().judge(make_segment(text)).vote is Vote.INVALID

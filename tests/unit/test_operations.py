@@ -114,3 +114,47 @@ def test_compute_numbers_reads_a_range() -> None:
     text = "from 1,000 to 3.50 and x_2 or (1,16)"
     assert compute_numbers(text) == ("1000", "3.5", "2", "1", "16")
     assert compute_numbers(text, 5, 10) == ("1000",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        r"so \(y^3 + Cy^2 + 7 = 0\) here",  # read from "^2 + 7 = 0": a capital coefficient
+        "we find 2pq + 4 = 10 here",  # "pq" is a product, "4 = 10" its fragment's tail
+        "the area is 3 (square units) + 4 + 5 = 12",  # the sum starts before the remark
+        r"\[ 5^2 = 3^2 + PQ^2 \]",  # the right side goes on past a two-letter name
+        r"\[ \frac{1}{3} \cdot MN = \frac{2}{3} \cdot MN \]",  # both sides cut by MN
+        r"so 30 \geq 12\( n \) holds",  # "12 n": the product continues inside the math span
+    ],
+)
+def test_an_operand_cut_by_a_symbol_is_not_an_operation(text: str) -> None:
+    assert _operations(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (r"\[ 2 + 3 = 5 = 4 + MN \]", ["2 + 3 = 5"]),  # the links before the cut stay
+        (r"\[ y^2 + 1 = 3 + 7 = 10 \]", ["y^2 + 1 = 3 + 7 = 10"]),  # one-letter: nothing cut
+        ("Side = 4 + 5 = 9", ["4 + 5 = 9"]),  # after a relation the operand is whole
+        ("- 2 + 2 = 4", ["2 + 2 = 4"]),  # a list item, not a cut minus
+        ("**Sum: 6 + 7 = 13**", ["6 + 7 = 13"]),  # Markdown bold, not products
+        ("Is 3 + 4 = 7?", ["3 + 4 = 7"]),
+    ],
+)
+def test_whole_operands_next_to_cut_markers_are_kept(text: str, expected: list[str]) -> None:
+    assert _operations(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("try it:\n\\[ 4 + \\sqrt{9} = 5 \\]\n\\[ 7 = 5 \\]\n(False)", []),
+        ("so 7 = 9, which is false. Then 2 + 2 = 4.", ["2 + 2 = 4"]),
+        ("we reach 0 = 1, a contradiction", []),
+        ("2 + 2 = 5 was our guess, and it is false", ["2 + 2 = 5"]),  # prose ends its reach
+        ("By contradiction, 1 + 1 = 2 here", ["1 + 1 = 2"]),  # a method, not a verdict
+    ],
+)
+def test_a_statement_the_text_refutes_is_not_an_operation(text: str, expected: list[str]) -> None:
+    assert _operations(text) == expected
