@@ -134,8 +134,9 @@ def compute_link_claims(chain: Chain, bindings: Mapping[str, Fraction]) -> list[
 def is_lenient_reading(left: Operand, right: Operand) -> bool:
     """True when a false-looking equality has a common reading under which it holds, so it
     is not judged: a percent on one side only (`0.2 * 100 = 20%`), an integer quotient
-    (`3970 / 8 = 496`, remainder elided), or a left side computed from rounded decimals
-    (`(2.8284)^2 = 8`, within 0.1%)."""
+    (`3970 / 8 = 496`, remainder elided), square brackets as the integer part
+    (`[7.5] = 7`), or a left side computed from rounded decimals (`(2.8284)^2 = 8`, within
+    0.1%)."""
     left_value, right_value = left.value, right.value
     if left_value is None or right_value is None:
         return False
@@ -143,6 +144,8 @@ def is_lenient_reading(left: Operand, right: Operand) -> bool:
     if one_percent and left_value in (right_value * 100, right_value / 100):
         return True
     if _is_integer_quotient(left, left_value, right_value):
+        return True
+    if _is_integer_part(left, left_value, right_value):
         return True
     rounded = _ROUNDED_DECIMAL.search(left.text) is not None
     return rounded and abs(left_value - right_value) <= abs(right_value) / 1000
@@ -152,6 +155,29 @@ def _is_integer_quotient(left: Operand, left_value: Fraction, right_value: Fract
     if _DIVISION.search(left.text) is None or right_value.denominator != 1:
         return False
     return right_value == left_value.numerator // left_value.denominator
+
+
+def _is_integer_part(left: Operand, left_value: Fraction, right_value: Fraction) -> bool:
+    """`[x]` is the integer part of x in many olympiad texts (floor), and in some the nearest
+    integer; a non-integer in square brackets claimed equal to an integer less than 1 away
+    holds under one of them, so it is not judged. An integer 1 or more away is false under
+    both readings, and plain brackets around an integer are read as grouping as before."""
+    if not _is_wholly_in_square_brackets(left.text) or right_value.denominator != 1:
+        return False
+    return left_value.denominator != 1 and abs(left_value - right_value) < 1
+
+
+def _is_wholly_in_square_brackets(text: str) -> bool:
+    """`[x]` or `\\left[ x \\right]`: the first bracket closes at the very end."""
+    inner = text.replace("\\left", "").replace("\\right", "").strip()
+    if not (inner.startswith("[") and inner.endswith("]")):
+        return False
+    depth = 0
+    for position, character in enumerate(inner):
+        depth += {"[": 1, "]": -1}.get(character, 0)
+        if depth == 0:
+            return position == len(inner) - 1
+    return False
 
 
 def _show(value: Fraction) -> str:

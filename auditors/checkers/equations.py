@@ -25,14 +25,32 @@ from auditors.checkers.arithmetic import compute_segment_chains
 from auditors.checkers.base import Claim, judge_alone
 from auditors.checkers.chains import Chain, Operand, read_chains
 from auditors.checkers.errors import UnparseableError
-from auditors.checkers.expression import compute_symbols
+from auditors.checkers.expression import Bin, Expr, Neg, Sqrt, compute_symbols
 from auditors.checkers.limits import MAX_CLAIMS
 from auditors.checkers.relations import is_link_true
 from auditors.judgement import Judgement
-from protocol.models import Segment
+from protocol.models import Segment, Span
+from protocol.operations import extract_operations
 
 _MOD = re.compile(r"\bmod\b|\\pmod|\\bmod|\\mod")
 _SYMBOL = re.compile(r"(?<![A-Za-z\\])[A-Za-z](?![A-Za-z])")
+# The clause around a binding, which says whether the text claims it or only tries it.
+_CLAUSE_CHARS = 160
+_CLAUSE_START = re.compile(r"[.;:!?](?=\s)|\n|,\s")
+_CLAUSE_END = re.compile(r"[.;:!?](?=\s|$)|\n|,\s")
+# A word just before the binding that makes it a case or a trial: `for p = 2`, `if x = 1`,
+# `substitute x = 3`, `plug in x = 3`; math delimiters between word and binding are skipped.
+_TRIAL_BEFORE = re.compile(
+    r"\b(?:for|if|when|whether|suppose|assume|assuming|let|at|case|substitut\w*|plug\w*|put\w*"
+    r"|try\w*|test\w*|check\w*)(?:\s+in(?:to)?)?[\s$\\(\[]*$",
+    re.IGNORECASE,
+)
+# A negation or exclusion in the same clause: `none of the solutions include x = 0`,
+# `x = 3 does not satisfy`, `x = 5 is extraneous`.
+_NEGATION = re.compile(
+    r"\b(?:except|unless|exclud\w*|not|none|no|never|cannot|extraneous|reject\w*)\b|n't\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -69,8 +87,27 @@ class AlgebraChecker:
         ]
         if len(claims) < MAX_CLAIMS:
             equations = _compute_equations(_compute_visible_chains(segment, chains))
-            claims.extend(_compute_solution_claims(chains, equations))
+            unclaimed = compute_unclaimed_operations(segment.text)
+            claimed = [chain for chain in chains if chain.text not in unclaimed]
+            claims.extend(_compute_solution_claims(claimed, equations))
         return tuple(claims[:MAX_CLAIMS])
+
+
+def compute_unclaimed_operations(text: str) -> frozenset[str]:
+    """Texts of the operations the text states as a case, a trial or an exclusion rather than
+    a result: `for p = 2`, `substitute x = 3`, `except where x = 0`, `x = 3 does not satisfy`.
+
+    Every occurrence of such a text is left unjudged as a solution, also where it is claimed:
+    abstaining on a claim costs a tier, judging a trial as a claim a false INVALID.
+    """
+    unclaimed: set[str] = set()
+    for span in extract_operations(text, Span(start=0, end=len(text))):
+        before = _CLAUSE_START.split(text[max(0, span.start - _CLAUSE_CHARS) : span.start])[-1]
+        after = _CLAUSE_END.split(text[span.end : span.end + _CLAUSE_CHARS])[0]
+        trial = _TRIAL_BEFORE.search(before) is not None
+        if trial or _NEGATION.search(before) or _NEGATION.search(after):
+            unclaimed.add(text[span.start : span.end])
+    return frozenset(unclaimed)
 
 
 def _compute_visible_chains(segment: Segment, own: tuple[Chain, ...]) -> list[Chain]:
@@ -112,16 +149,22 @@ def _judge_identity(chain: Chain, index: int, left: Operand, right: Operand) -> 
     if identity is Identity.NEVER:
         return Claim(text, False, "the sides differ by a nonzero constant")
     # The first link of a chain may be the equation being worked on (`2b = (2p)^2 + 2 = ...`);
-    # later links are rewritings of one expression, so they claim an identity.
-    if chain.relations[index] == "≡" or index >= 1:
+    # later links are rewritings of one expression, so they claim an identity, unless the
+    # symbols change: `-\frac{b}{2a} = -\frac{5k+3}{2k}` substitutes values given elsewhere.
+    same_symbols = compute_symbols(left.tree) == compute_symbols(right.tree)
+    if chain.relations[index] == "≡" or (index >= 1 and same_symbols):
         return Claim(text, False, "not an identity")
     return None
 
 
 def _compute_equations(chains: Iterable[Chain]) -> list[_Equation]:
-    """Links in exactly one unknown where neither side is that unknown alone."""
+    """Links in exactly one unknown where neither side is that unknown alone, outside
+    evaluation chains: `(p-1)^p + 1 = 2^3 + 1 = 9` evaluates an expression at a value bound
+    elsewhere (its numeric links say so), it states no equation in p to solve."""
     equations: list[_Equation] = []
     for chain in chains:
+        if sum(operand.value is not None for operand in chain.operands) >= 2:
+            continue
         for index, relation in enumerate(chain.relations):
             left, right = chain.operands[index], chain.operands[index + 1]
             unknown = _single_unknown(left, right)
@@ -180,10 +223,33 @@ def _judge_solution(name: str, value: Fraction, equations: list[_Equation]) -> C
 
 
 def _satisfies(equation: _Equation, bindings: dict[str, Fraction]) -> bool | None:
+    """Whether the value satisfies the equation; None when unknown, and None for a value that
+    fails an equation with its unknown under a root: squaring such an equation yields
+    extraneous candidates, which a text states and then rejects (`x = 3` of `(x-6)(x-3) = 0`
+    against `2 + \\sqrt{x-2} = x-2`)."""
     if equation.left.tree is None and equation.left.value is None:
         return None
     left = equation.left.evaluate(bindings)
     right = equation.right.evaluate(bindings)
     if left is None or right is None:
         return None
-    return is_link_true(left, "=", right, equation.right.text)
+    holds = is_link_true(left, "=", right, equation.right.text)
+    if not holds and _has_root_of_unknown(equation):
+        return None
+    return holds
+
+
+def _has_root_of_unknown(equation: _Equation) -> bool:
+    sides = (equation.left.tree, equation.right.tree)
+    return any(side is not None and _is_under_root(side, equation.unknown) for side in sides)
+
+
+def _is_under_root(tree: Expr, name: str) -> bool:
+    """True when `name` occurs inside a square root somewhere in `tree`."""
+    if isinstance(tree, Sqrt):
+        return name in compute_symbols(tree.operand)
+    if isinstance(tree, Bin):
+        return _is_under_root(tree.left, name) or _is_under_root(tree.right, name)
+    if isinstance(tree, Neg):
+        return _is_under_root(tree.operand, name)
+    return False

@@ -247,3 +247,57 @@ def test_fragments_and_refuted_statements_are_not_judged(text: str) -> None:
 )
 def test_the_same_shapes_written_whole_and_false_are_invalid(text: str) -> None:
     assert Tier1Checker().judge(make_segment(text)).vote is Vote.INVALID
+
+
+@pytest.mark.parametrize(
+    ("text", "vote"),
+    [
+        # Cases and trials: the values are tried or excluded, not claimed as solutions.
+        (r"For \(n = 2\): \((n+1)^n - 1 = 3^2 - 1 = 8\), and for \(n = 3\) it is 63.", None),
+        (r"Given \(y^2 - 5y + 4 = 0\), the domain excludes \(y = 0\).", None),
+        (r"Given \(y^2 - 5y + 4 = 0\), none of the roots is \(y = 0\).", None),
+        (r"Given \(y^2 - 5y + 4 = 0\), substitute \(y = 2\) to test it.", None),
+        (r"Given \(y^2 - 5y + 4 = 0\), \(y = 2\) does not satisfy it.", None),
+        # The same equations with the values claimed: judged.
+        (r"Given \(y^2 - 5y + 4 = 0\), the root is \(y = 2\).", Vote.INVALID),
+        (r"Given \(y^2 - 5y + 4 = 0\), the root is \(y = 4\).", Vote.VALID),
+        (r"From \(3t - 1 = 2^3 - 1\) we get \(t = 2\).", Vote.INVALID),
+        # A link that substitutes symbols bound elsewhere is no identity claim.
+        (r"\(v = \frac{d}{t} = \frac{3s}{2s^2} = \frac{3}{2s}\)", Vote.VALID),
+        (r"\(v = \frac{d}{t} = \frac{3s}{2s^2} = \frac{3}{s}\)", Vote.INVALID),
+    ],
+)
+def test_solutions_are_judged_only_where_claimed(text: str, vote: Vote | None) -> None:
+    result = AlgebraChecker().judge(make_segment(text)).vote
+    assert result is not Vote.INVALID if vote is None else result is vote
+
+
+@pytest.mark.parametrize(
+    ("text", "vote"),
+    [
+        (r"\[ \left[ \frac{15}{2} \right] = [7.5] = 7 \]", Vote.VALID),  # integer part
+        (r"\[ [7.5] = 8 \]", Vote.ABSTAIN),  # nearest integer, in some texts
+        (r"\[ \left[ \frac{15}{2} \right] = [7.5] = 6 \]", Vote.INVALID),
+        (r"\[ [3 + 4] = 8 \]", Vote.INVALID),  # brackets around an integer group it
+        (r"\[ (7.5) = 7 \]", Vote.INVALID),
+    ],
+)
+def test_square_brackets_around_a_non_integer_may_be_its_integer_part(
+    text: str, vote: Vote
+) -> None:
+    assert ArithmeticChecker().judge(make_segment(text)).vote is vote
+
+
+@pytest.mark.parametrize(
+    ("problem", "vote"),
+    [
+        # Squaring a root equation yields extraneous candidates that a text states, then rejects.
+        (r"Solve \(\sqrt{z + 3} = z - 3\).", Vote.ABSTAIN),
+        (r"Solve \(z + 3 = 3z - 3\).", Vote.INVALID),
+    ],
+)
+def test_a_value_failing_a_root_equation_may_be_an_extraneous_candidate(
+    problem: str, vote: Vote
+) -> None:
+    segment = make_segment("z = 1", level=Level.OPERATION, problem=problem)
+    assert AlgebraChecker().judge(segment).vote is vote
