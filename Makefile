@@ -60,8 +60,10 @@ bench: setup
 	$(PY) benchmarks/privacy.py
 	$(PY) benchmarks/profitability.py --traces 200
 	$(PY) benchmarks/profitability.py --traces 1000 --honest oracle:0.9 --out benchmarks/results/profitability-1000.json
+	$(PY) benchmarks/profitability.py --traces 1000 --honest oracle:0.9 --restake-every 10 --out benchmarks/results/profitability-1000-restake.json
 	$(PY) benchmarks/profitability.py --traces 200 --honest oracle:0.9 --strategies lazy --fractions 0.3 --canary-rates 0 0.25 0.5 1 2 --out benchmarks/results/profitability-canaries.json
 	$(PY) benchmarks/whowhen.py
+	$(PY) benchmarks/eval_speed.py
 	$(PY) benchmarks/node_memory.py --devnet
 
 vectors: setup
