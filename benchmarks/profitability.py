@@ -113,6 +113,17 @@ class Cell:
     #: Every auditor restakes its rewards after each this many user traces (0: never).
     restake_every: int = 0
 
+    def key(self, traces: int) -> tuple[Any, ...]:
+        """What identifies a measured cell in a result file (with its number of traces)."""
+        return (
+            self.honest,
+            self.strategy,
+            self.fraction,
+            self.canary_rate,
+            self.restake_every,
+            traces,
+        )
+
     @property
     def adversaries(self) -> int:
         return round(self.fraction * sum(STAKES_ETH) / STAKES_ETH[0])
@@ -233,7 +244,7 @@ async def _audit_on_chain(cell: Cell, traces: Sequence[Trace], rpc_url: str) -> 
                 if cell.restake_every and len(trajectory.outcomes) % cell.restake_every == 0:
                     await restake_rewards(ledger, keys)
                 if len(trajectory.outcomes) % WINDOW_TRACES == 0:
-                    trajectory.stakes.append([await ledger.stake_of(a) for a in addresses])
+                    trajectory.close_window([await ledger.stake_of(a) for a in addresses])
         profits = [await _profit(ledger, auditor.address, auditor.stake) for auditor in dev]
     finally:
         await chain.close()
@@ -241,7 +252,7 @@ async def _audit_on_chain(cell: Cell, traces: Sequence[Trace], rpc_url: str) -> 
         "canary_rate": cell.canary_rate,
         "restake_every": cell.restake_every,
         "canaries": len(stream) - len(traces),
-        "windows": trajectory.describe(),
+        "windows": trajectory.windows,
         "wall_s": round(time.perf_counter() - started, 1),
     }
 
@@ -263,20 +274,18 @@ class Trajectory:
     stakes tells stake drift (safety falling as the honest stakes shrink) from the record mix."""
 
     outcomes: list[bool] = field(default_factory=list)
-    stakes: list[list[int]] = field(default_factory=list)
+    windows: list[dict[str, Any]] = field(default_factory=list)
 
-    def describe(self) -> list[dict[str, Any]]:
-        return [
+    def close_window(self, stakes: Sequence[int]) -> None:
+        """Record the last `WINDOW_TRACES` outcomes' safety with the stakes after them."""
+        window = self.outcomes[-WINDOW_TRACES:]
+        self.windows.append(
             {
-                "traces": f"{start + 1}-{start + WINDOW_TRACES}",
+                "traces": f"{len(self.outcomes) - WINDOW_TRACES + 1}-{len(self.outcomes)}",
                 "safety": round(sum(window) / len(window), 4),
                 "stake_eth": [round(stake / ETHER, 3) for stake in stakes],
             }
-            for start, stakes in zip(
-                range(0, len(self.outcomes), WINDOW_TRACES), self.stakes, strict=False
-            )
-            if (window := self.outcomes[start : start + WINDOW_TRACES])
-        ]
+        )
 
 
 @dataclass
@@ -379,14 +388,14 @@ def plan_cells(args: argparse.Namespace) -> list[Cell]:
 def compute_cell_key(point: dict[str, Any]) -> tuple[Any, ...]:
     """What identifies a measured cell in a result file (same judge, adversary, share, canary
     rate and number of traces: the same measurement)."""
-    return (
+    cell = Cell(
         point["honest"],
         point["strategy"],
         point["fraction"],
         point.get("canary_rate", 0.0),
         point.get("restake_every", 0),
-        point["traces"],
     )
+    return cell.key(point["traces"])
 
 
 async def run(args: argparse.Namespace, document: dict[str, Any]) -> None:
@@ -395,15 +404,7 @@ async def run(args: argparse.Namespace, document: dict[str, Any]) -> None:
     traces = load_labelled_traces(args.files, args.traces)
     done = {compute_cell_key(point) for point in document["points"]}
     for cell in plan_cells(args):
-        key = (
-            cell.honest,
-            cell.strategy,
-            cell.fraction,
-            cell.canary_rate,
-            cell.restake_every,
-            len(traces),
-        )
-        if key in done:
+        if cell.key(len(traces)) in done:
             print(f"  {cell}: already in {args.out}", flush=True)
             continue
         document["points"].append(await measure_cell(cell, traces))
