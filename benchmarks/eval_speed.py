@@ -93,28 +93,28 @@ async def evaluate_on_devnet(
     print(f"starting {nodes} nodes in {directory}", flush=True)
     network = await start_network(directory, nodes)
     try:
-        return await _timed_evaluation(network, records_file, workdir, in_flight)
+        return await _timed_evaluation(network, directory, records_file, workdir, in_flight)
     finally:
         stop_network(directory)
         print("devnet stopped", flush=True)
 
 
 async def _timed_evaluation(
-    network: Network, records_file: Path, workdir: Path, in_flight: int
+    network: Network, directory: Path, records_file: Path, workdir: Path, in_flight: int
 ) -> dict[str, Any]:
     options = EvalOptions(
         records=records_file,
         out=workdir / "eval.json",
         nodes=len(network.nodes),
-        devnet=workdir / "devnet",
+        devnet=directory,
         in_flight=in_flight,
     )
-    pids = [node.pid for node in network.nodes]
-    cpu_before = [read_cpu_s(pid) for pid in [*pids, network.anvil_pid or 0]]
+    pids = [*(node.pid for node in network.nodes), network.anvil_pid or 0]  # Anvil last
+    cpu_before = [read_cpu_s(pid) for pid in pids]
     started = time.perf_counter()
     document = await run_evaluation(options)
     wall_s = time.perf_counter() - started
-    cpu_after = [read_cpu_s(pid) for pid in [*pids, network.anvil_pid or 0]]
+    cpu_after = [read_cpu_s(pid) for pid in pids]
     cpu = [after - before for after, before in zip(cpu_after, cpu_before, strict=True)]
     return {
         "wall_s": round(wall_s, 1),
