@@ -124,7 +124,11 @@ class Pipeline:
         self.sessions = Sessions(self.context, store, DEVNET, timing)
         self.router = GossipRouter(self.sessions, store, p2p, identity.address)
         self.publisher = VotePublisher(
-            p2p, batching=settings.batching, linger_s=settings.vote_linger_s
+            p2p,
+            batching=settings.batching,
+            linger_s=settings.vote_linger_s,
+            max_linger_s=settings.vote_linger_max_s,
+            traces_in_flight=lambda: len(self.sessions),
         )
         self.auditor = AuditorService(
             self.router,

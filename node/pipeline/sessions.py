@@ -40,6 +40,10 @@ class Sessions:
     def all(self) -> list[AuditSession]:
         return list(self._sessions.values())
 
+    def __len__(self) -> int:
+        """Sessions open: traces in flight that this node follows."""
+        return len(self._sessions)
+
     def is_finalized(self, trace_id: str) -> bool:
         return trace_id in self._finalized
 

@@ -95,3 +95,29 @@ async def test_a_failed_send_reaches_every_voter_of_the_batch() -> None:
             publisher.publish(_commit(1)), publisher.publish(_commit(2)), return_exceptions=True
         )
     assert all(isinstance(result, ConnectionError) for result in results)
+
+
+def test_the_wait_grows_with_the_traces_in_flight_up_to_its_ceiling(gossip: Gossip) -> None:
+    def wait_with(in_flight: int) -> float:
+        publisher = VotePublisher(
+            gossip, linger_s=0.05, max_linger_s=1.0, traces_in_flight=lambda: in_flight
+        )
+        return publisher.linger_s()
+
+    waits = [wait_with(in_flight) for in_flight in (0, 1, 6, 20, 500)]
+    assert waits == pytest.approx([0.05, 0.05, 0.3, 1.0, 1.0])
+
+
+async def test_votes_of_traces_in_flight_wait_longer_and_share_a_message(gossip: Gossip) -> None:
+    """With many traces in flight, votes that come 50 ms apart still leave together."""
+    publisher = VotePublisher(gossip, linger_s=0.01, max_linger_s=0.5, traces_in_flight=lambda: 30)
+
+    async def later(delay_s: float, vote: CommitMessage) -> None:
+        await asyncio.sleep(delay_s)
+        await publisher.publish(vote)
+
+    async for _ in _running(publisher):
+        await asyncio.gather(later(0, _commit(1)), later(0.05, _commit(2)), later(0.1, _commit(3)))
+    assert len(gossip.sent) == 1
+    batch = gossip.sent[0][1]
+    assert isinstance(batch, VoteBatch) and len(batch.commits) == 3
