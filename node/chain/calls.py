@@ -83,6 +83,11 @@ def _parsed(types: tuple[str, ...]) -> tuple[ABIType, ...]:
     return tuple(parse(name) for name in types)
 
 
+def normalize_output(type_name: str, value: Any) -> Any:
+    """A value eth_abi decoded as `type_name`, in web3's shape."""
+    return _normalize(_parsed((type_name,))[0], value)
+
+
 def _normalize(abi_type: ABIType, value: Any) -> Any:
     """Checksummed addresses anywhere in the value, as web3 returns them."""
     if abi_type.is_array:

@@ -37,6 +37,7 @@ from node.chain.errors import (
     ChainUnavailableError,
     TransactionRevertedError,
 )
+from node.chain.events import EventCodec, LogDecodeError
 from node.chain.revert import ErrorDecoder
 
 DEFAULT_REQUEST_TIMEOUT_S = 10.0
@@ -295,15 +296,22 @@ class ChainClient:
         to_block: int | str = "latest",
         argument_filters: Mapping[str, Any] | None = None,
     ) -> list[Mapping[str, Any]]:
-        """Decoded logs of a contract event (`contract.events.Name`) in a block range."""
-        logs = await self._with_retries(
-            lambda: event.get_logs(
-                from_block=from_block,
-                to_block=to_block,
-                argument_filters=dict(argument_filters or {}),
-            )
-        )
-        return list(logs)
+        """Decoded logs of a contract event (`contract.events.Name`) in a block range, in
+        web3's shape; filtered and decoded here (`node.chain.events`), not by web3."""
+        codec = EventCodec.of(event.abi)
+        query = {
+            "address": event.address,
+            "fromBlock": hex(from_block),
+            "toBlock": to_block if isinstance(to_block, str) else hex(to_block),
+            "topics": codec.topics(argument_filters or {}),
+        }
+        answer = await self._with_retries(lambda: self._request("eth_getLogs", [query]))
+        if not isinstance(answer, list):
+            raise ChainError(f"eth_getLogs: not a list of logs: {str(answer)[:200]}")
+        try:
+            return [codec.decode(log) for log in answer]
+        except LogDecodeError as exc:
+            raise ChainError(f"eth_getLogs: {exc}") from None
 
     async def _allocator(self, sender: Sender) -> NonceAllocator:
         key = (sender.address, await self.chain_id())

@@ -13,7 +13,7 @@ import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -311,3 +311,46 @@ def test_sortition_decisions_match_on_chain(
     expected = is_assigned(seed, segment, auditor, stake, tier_stake, k)
     args = (seed, segment, auditor, stake, tier_stake, k)
     assert _ledger_call(chain, lambda ledger: ledger.is_assigned(*args)) is expected
+
+
+def test_event_logs_read_as_web3_reads_them(chain: Chain) -> None:
+    """`ChainClient.get_logs` filters and decodes logs itself: every event the node reads,
+    with and without an indexed filter, must come back exactly as web3 returns it."""
+    audit = _audit(chain, _example("flawed-arithmetic"), 3, honest)
+    trace_id = bytes.fromhex(audit.trace_id.removeprefix("0x"))
+
+    async def compare() -> None:
+        client = ChainClient(chain.rpc_url)
+        try:
+            ledger = LedgerClient(client, chain.ledger, chain.registry)
+            events = ledger.ledger.events
+            queries = [
+                (ledger.registry.events.AuditorRegistered, {}),
+                (events.TraceSubmitted, {}),
+                (events.TraceSubmitted, {"traceId": trace_id}),
+                (events.VerdictFinalized, {"traceId": trace_id}),
+                (events.VerdictFinalized, {"traceId": b"\x01" * 32}),
+            ]
+            for event, filters in queries:
+                ours = await client.get_logs(event, 0, "latest", filters)
+                theirs = await event.get_logs(from_block=0, argument_filters=filters)
+                assert ours == [_web3_shape(log) for log in theirs], event.event_name
+            found = await client.get_logs(
+                events.VerdictFinalized, 0, "latest", {"traceId": trace_id}
+            )
+            assert len(found) == 1
+        finally:
+            await client.close()
+
+    asyncio.run(compare())
+
+
+def _web3_shape(log: Any) -> dict[str, Any]:
+    """The fields of a web3 log that `get_logs` promises."""
+    return {
+        "args": dict(log["args"]),
+        "address": log["address"],
+        "blockNumber": log["blockNumber"],
+        "transactionHash": bytes(log["transactionHash"]),
+        "logIndex": log["logIndex"],
+    }
