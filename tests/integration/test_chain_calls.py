@@ -11,7 +11,9 @@ from devnet.accounts import dev_private_key
 from node.chain import ChainClient, ChainError, Sender, TransactionRevertedError
 from node.chain.ledger import LedgerClient
 from protocol.eip712 import compute_reveal_digest
-from protocol.models import Reveal, Vote, VoteEntry
+from protocol.hdag import build_hdag
+from protocol.layout import compute_segment_layout
+from protocol.models import Reveal, Trace, Vote, VoteEntry
 from tests.integration.conftest import Chain
 
 TRACE_ID = "0x" + "11" * 32
@@ -118,5 +120,31 @@ async def test_an_unreachable_chain_is_unavailable_after_retries() -> None:
     try:
         with pytest.raises(ChainError, match="cannot reach the chain"):
             await client.call(ledger.ledger.functions.minFee())
+    finally:
+        await client.close()
+
+
+async def test_a_transaction_sent_directly_is_mined_and_its_revert_named(chain: Chain) -> None:
+    """`transact` encodes and posts contract transactions itself: a submission is mined with
+    its event readable from the receipt, and a rejected one names the contract's error."""
+    client = ChainClient(chain.rpc_url)
+    ledger = LedgerClient(client, chain.ledger, chain.registry)
+    sender = Sender.from_key(dev_private_key(7))
+    hdag = build_hdag(Trace(problem="What is 2 + 3?", steps=("2 + 3 = 5", "So the answer is 5.")))
+    trace_id, root, layout = "0x" + "7a" * 32, hdag.root, compute_segment_layout(hdag)
+    try:
+        min_fee = (await ledger.settings()).min_fee
+        with pytest.raises(TransactionRevertedError) as caught:
+            await ledger.submit_trace(sender, trace_id, root, 3, layout, min_fee - 1)
+        assert caught.value.error == "FeeTooLow"
+        assert caught.value.args_decoded == (min_fee - 1, min_fee)
+        submitted = await ledger.submit_trace(sender, trace_id, root, 3, layout, min_fee)
+        assert submitted.receipt.gas_used > 21_000
+        found = await ledger.submission_of(trace_id)
+        assert found is not None and found.submitter == sender.address
+        assert found.seed == submitted.seed and found.tx_hash == submitted.receipt.tx_hash
+        with pytest.raises(TransactionRevertedError) as again:
+            await ledger.submit_trace(sender, trace_id, root, 3, layout, min_fee)
+        assert again.value.error == "TraceAlreadySubmitted"
     finally:
         await client.close()
