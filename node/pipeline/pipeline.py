@@ -128,7 +128,7 @@ class Pipeline:
             batching=settings.batching,
             linger_s=settings.vote_linger_s,
             max_linger_s=settings.vote_linger_max_s,
-            traces_in_flight=lambda: len(self.sessions),
+            traces_in_flight=self.sessions.open_rounds,
         )
         self.auditor = AuditorService(
             self.router,

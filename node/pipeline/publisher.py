@@ -5,15 +5,17 @@ byte, and a busy auditor produces commits and reveals of many traces in bursts. 
 of a burst waits for the others, then every waiting vote leaves as one `VoteBatch` (a lone vote
 as itself). Whoever publishes waits until GossipSub has taken its vote, as with a direct publish.
 
-How long the first vote waits grows with the traces in flight: `linger_s` per trace the node
-follows, at most `max_linger_s`. With one trace in flight no other vote is coming, so a long
-wait would only add to the audit's latency; with many, the phases already wait on the nodes'
-CPU, and a longer wait lets the votes of different traces share a message. Measured on the
-five-node devnet with 32 traces in flight: a fixed 50 ms sent 16 messages per trace, 0.3 s
-8.5 with 35% less CPU per trace, 0.6 s 6.5. Two other signals were tried and dropped: sending
+How long the first vote waits grows with the traces in flight: `linger_s` per trace whose
+current round this node sees collecting votes, at most `max_linger_s`. With one trace in flight
+no other vote is coming, so a long wait would only add to the audit's latency; with many, the
+phases already wait on the nodes' CPU, and a longer wait lets the votes of different traces
+share a message. Measured on the five-node devnet with 32 traces in flight: a fixed 50 ms sent
+16 messages per trace, 0.3 s 8.5 with 35% less CPU per trace, 0.6 s 6.5. Traces whose rounds
+are closed do not count: they only wait for their verdict to be seen on-chain (up to a chain
+poll after it landed), and would double the wait of the next lone trace. Two other signals were tried and dropped: sending
 a lone vote at once when the node looked idle sent most votes alone under load (a third more
-CPU per trace), and the recent rate of votes cannot tell load from one trace's four phases
-in quick succession.
+CPU per trace), and the recent rate of votes cannot tell load from one trace's four phases in
+quick succession.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ import time
 from node.pipeline.context import ChainContext
 from node.pipeline.session import AuditSession, Timing
 from node.store import Store
+from protocol.gossip import Phase
 from protocol.models import Commit, Reveal
 from protocol.params import MAX_ROUNDS, ProtocolParams
 
@@ -40,9 +41,14 @@ class Sessions:
     def all(self) -> list[AuditSession]:
         return list(self._sessions.values())
 
-    def __len__(self) -> int:
-        """Sessions open: traces in flight that this node follows."""
-        return len(self._sessions)
+    def open_rounds(self) -> int:
+        """Traces this node follows whose current round is still collecting votes: not those
+        only waiting for their verdict to be seen on-chain, which vote no more."""
+        return sum(
+            1
+            for session in self._sessions.values()
+            if session.phase(session.current_round) is not Phase.CLOSED
+        )
 
     def is_finalized(self, trace_id: str) -> bool:
         return trace_id in self._finalized

@@ -10,6 +10,7 @@ from node.chain.ledger import Submission
 from node.pipeline.context import TraceContext
 from node.pipeline.router import await_phase
 from node.pipeline.session import AuditSession, Timing
+from node.pipeline.sessions import Sessions
 from protocol.gossip import Phase
 from protocol.hdag import build_hdag
 from protocol.layout import compute_segment_layout
@@ -227,3 +228,16 @@ async def test_a_round_closes_at_its_window_while_a_fetch_hangs() -> None:
     )
     assert phase is Phase.CLOSED  # nobody committed: the commit window closed the round
     assert router.fetches == 1 and router.cancelled == 1
+
+
+def test_only_traces_whose_round_collects_votes_count_as_in_flight() -> None:
+    """The vote publisher's load signal: a trace waiting only for its verdict to be seen
+    on-chain votes no more, and must not make the next lone trace's votes wait longer."""
+    clock = Clock()
+    sessions = Sessions(None, None, DEVNET, TIMING)  # type: ignore[arg-type]
+    collecting, closed = _session(clock), _session(clock)
+    closed.finalized = True
+    sessions._sessions = {"collecting": collecting, "closed": closed}
+    assert sessions.open_rounds() == 1
+    clock.now += TIMING.commit_window_s + TIMING.reveal_window_s  # both windows ran out
+    assert sessions.open_rounds() == 0
