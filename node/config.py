@@ -203,7 +203,7 @@ class AuditSettings(_Strict):
     #: trace this node accepts, in expectation; 0 turns them off.
     canary_rate: float = Field(default=0.0, ge=0, le=1)
     #: How long this node's first vote of a burst waits for the others to share its message,
-    #: per trace in flight that the node follows, and at most (`node.pipeline.publisher`).
+    #: per trace whose round is collecting votes, and at most (`node.pipeline.publisher`).
     vote_linger_s: float = Field(default=0.05, ge=0, le=1)
     vote_linger_max_s: float = Field(default=1.0, ge=0, le=10)
     #: Baseline switches for benchmarks: one message per sealed segment and per vote,

@@ -2,8 +2,9 @@
 
 Every node polls the Ledger's `TraceSubmitted` and `VerdictFinalized` events twice a second and
 reads a trace's submission event when it first hears of the trace. Through web3's
-`ContractEvent.get_logs` (filter building, formatters, middleware, its event decoder) that cost
-the busiest node of the five-node devnet about 6% of its CPU under load. `EventCodec` holds what
+`ContractEvent.get_logs` (filter building, formatters, middleware, its event decoder) that was
+6% of a loaded node's profile, and reading the logs here cut the CPU per audited trace of the
+five-node devnet by about a fifth (interleaved load probes, README). `EventCodec` holds what
 one event needs (its topic and the ABI types of its indexed and data fields, read once from
 its ABI entry) and returns each log in web3's shape, so callers cannot tell the difference:
 `args` by field name (addresses checksummed), `blockNumber`, `transactionHash`, `address`.

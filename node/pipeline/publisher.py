@@ -12,10 +12,10 @@ phases already wait on the nodes' CPU, and a longer wait lets the votes of diffe
 share a message. Measured on the five-node devnet with 32 traces in flight: a fixed 50 ms sent
 16 messages per trace, 0.3 s 8.5 with 35% less CPU per trace, 0.6 s 6.5. Traces whose rounds
 are closed do not count: they only wait for their verdict to be seen on-chain (up to a chain
-poll after it landed), and would double the wait of the next lone trace. Two other signals were tried and dropped: sending
-a lone vote at once when the node looked idle sent most votes alone under load (a third more
-CPU per trace), and the recent rate of votes cannot tell load from one trace's four phases in
-quick succession.
+poll after it landed), and would double the wait of the next lone trace. Two other signals
+were tried and dropped: sending a lone vote at once when the node looked idle sent most votes
+alone under load (a third more CPU per trace), and the recent rate of votes cannot tell load
+from one trace's four phases in quick succession.
 """
 
 from __future__ import annotations
