@@ -1,5 +1,5 @@
 """py-libp2p's Pubsub, except that a peer's unreadable RPC costs that peer its stream, not us
-our host.
+our host, and that our own RPCs reach the peer whole.
 
 Pubsub 0.8.1 reads each peer's stream in a loop that handles an oversized RPC (the stream is
 reset and the peer dropped) but not one that fails to parse: protobuf's DecodeError, or
@@ -9,17 +9,30 @@ two nodes lost their hosts this way at the same second and sat without gossip un
 was abandoned; any peer could do the same on purpose with one malformed frame. Here such an RPC
 is handled like an oversized one (stream reset, peer dropped, and re-dialled by Pubsub while
 the connection lives), and the peer's score pays for it.
+
+Our own RPCs could be unreadable too. Pubsub writes an RPC with one `stream.write`, but yamux
+sends it in frames of at most 64 KiB (and waits for window updates between them), and gives up
+its lock between frames. The per-peer send loop is not the only writer: GossipSub flushes
+pending messages and sends recent ones to a peer that joins a topic straight to its stream. Two
+RPCs written at once to one stream could interleave their frames, and the peer would read
+garbage: the likely source of the 35 unreadable RPCs between honest nodes in the 1,000-record
+eval, whose bundles and vote batches run up to 1 MiB. Here each stream takes one whole RPC at a
+time, and an RPC cut short (a window update that never came) resets the stream, since whatever
+is written after a partial RPC would be misread.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import weakref
 from typing import Any
 
+import trio
 from google.protobuf.message import DecodeError
 from libp2p.abc import INetStream
 from libp2p.exceptions import ParseError
+from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 
 logger = logging.getLogger(__name__)
@@ -36,6 +49,21 @@ class GuardedPubsub(Pubsub):
         super().__init__(*args, **kwargs)
         #: RPCs from peers that did not parse, since start (the node's status reports it).
         self.unreadable_rpcs = 0
+        #: One writer at a time per stream; forgotten with the stream.
+        self._write_locks: weakref.WeakKeyDictionary[INetStream, trio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def write_msg(self, stream: INetStream, rpc_msg: rpc_pb2.RPC) -> bool:
+        """Pubsub's write, one whole RPC at a time per stream; one cut short resets it."""
+        lock = self._write_locks.setdefault(stream, trio.Lock())
+        async with lock:
+            try:
+                return await super().write_msg(stream, rpc_msg)
+            except BaseException:
+                with contextlib.suppress(Exception):  # the stream may already be gone
+                    await stream.reset()
+                raise
 
     async def continuously_read_stream(self, stream: INetStream) -> None:
         peer_id = stream.muxed_conn.peer_id
