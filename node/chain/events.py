@@ -70,17 +70,14 @@ class EventCodec:
             topics = [_bytes(topic) for topic in log["topics"]]
             if len(topics) != 1 + len(self.indexed) or topics[0] != self.topic:
                 raise LogDecodeError(f"topics {log['topics']} are not those of this event")
-            args = {
-                field.name: abi_decode([field.type], topic)[0]
+            indexed = [
+                (field, abi_decode([field.type], topic)[0])
                 for field, topic in zip(self.indexed, topics[1:], strict=True)
-            }
+            ]
             values = abi_decode([field.type for field in self.data], _bytes(log["data"]))
-            args.update((field.name, value) for field, value in zip(self.data, values, strict=True))
+            decoded = [*indexed, *zip(self.data, values, strict=True)]
             return {
-                "args": {
-                    name: normalize_output(self._type_of(name), value)
-                    for name, value in args.items()
-                },
+                "args": {f.name: normalize_output(f.type, value) for f, value in decoded},
                 "address": to_checksum_address(log["address"]),
                 "blockNumber": int(log["blockNumber"], 16),
                 "transactionHash": _bytes(log["transactionHash"]),
@@ -90,9 +87,6 @@ class EventCodec:
             raise
         except (AttributeError, DecodingError, KeyError, TypeError, ValueError) as exc:
             raise LogDecodeError(f"undecodable log: {exc!r}") from exc
-
-    def _type_of(self, name: str) -> str:
-        return next(field.type for field in (*self.indexed, *self.data) if field.name == name)
 
 
 @functools.cache
