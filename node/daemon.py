@@ -177,6 +177,7 @@ class _Status:
                 "published": self._p2p.published,
                 "delivered": self._p2p.delivered,
                 "unreadable": self._p2p.unreadable_rpcs,
+                "dropped": self._p2p.dropped_messages,
             },
             "fetches": {
                 "sent": self._p2p.fetches_sent,

@@ -28,7 +28,10 @@ class GossipRecorder:
                     self.changed.clear()
                     await self.changed.wait()
         except TimeoutError:
-            raise AssertionError(f"no {what} within {timeout_s:g} s") from None
+            delivered = len(self.messages)
+            raise AssertionError(
+                f"no {what} within {timeout_s:g} s ({delivered} delivered)"
+            ) from None
 
     async def wait_for(self, count: int, timeout_s: float) -> None:
         """Return once `count` messages have been delivered."""

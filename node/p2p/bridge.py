@@ -433,6 +433,12 @@ class P2PNode:
         pubsub = self._pubsub
         return 0 if pubsub is None else int(pubsub.unreadable_rpcs)
 
+    @property
+    def dropped_messages(self) -> int:
+        """Gossip messages GossipSub dropped on the way out (a peer's queue was full)."""
+        pubsub = self._pubsub
+        return 0 if pubsub is None else int(pubsub.router.dropped_messages)
+
     def connected_peers(self) -> list[str]:
         host = self._host
         return [] if host is None else [peer.to_base58() for peer in host.get_connected_peers()]

@@ -1,4 +1,5 @@
-"""py-libp2p's GossipSub with an equivocation check that remembers digests, not messages.
+"""py-libp2p's GossipSub with an equivocation check that remembers digests, not messages, and
+a count of the messages it dropped.
 
 GossipSub 0.8.1 drops a message whose (origin, sequence number) it has seen with other data or
 topics, and to compare them it keeps the first message of every id: up to 1,000 of them (halved
@@ -6,6 +7,10 @@ at a heartbeat past 1,000), each as large as a gossip message may be (1 MiB). On
 devnet under load that held ~800 messages, 3.4 MB of payload, in every node (peak RSS 3-4 MiB
 above nodes with digests after 95 audited traces). The same check needs only a digest of the
 compared fields.
+
+GossipSub hands each outbound RPC to the peer's queue of 32 and drops it, logged only at debug
+level, when the queue is full (a writer that fell behind). The node's pacing keeps that from
+happening, but when it does the operator should see it: `dropped_messages` counts them.
 """
 
 from __future__ import annotations
@@ -45,6 +50,14 @@ class DigestGossipSub(GossipSub):
     later copy with other data or topics is refused and its origin penalized; an identical
     copy passes. The library's periodic cleanup bounds the map as before.
     """
+
+    #: Gossip messages (not control) dropped because a peer's outbound queue was full or the
+    #: RPC too large, since start.
+    dropped_messages = 0
+
+    def _handle_dropped_rpc(self, peer_id: ID, rpc: rpc_pb2.RPC, reason: str) -> None:
+        self.dropped_messages += len(rpc.publish)
+        super()._handle_dropped_rpc(peer_id, rpc, reason)
 
     def _check_equivocation(self, msg: rpc_pb2.Message) -> bool:
         key = msg.from_id + msg.seqno

@@ -166,6 +166,9 @@ class GossipCounts(_Strict):
     unreadable: int = Field(
         description="pubsub RPCs from peers that did not parse (each cost its sender the stream)"
     )
+    dropped: int = Field(
+        description="gossip messages dropped on the way out because a peer's queue was full"
+    )
 
 
 class FetchCounts(_Strict):

@@ -41,7 +41,7 @@ STATUS = {
     "chain_id": 31337,
     "block": 12,
     "traces_by_state": {"received": 1},
-    "gossip": {"published": 3, "delivered": 7, "unreadable": 0},
+    "gossip": {"published": 3, "delivered": 7, "unreadable": 0, "dropped": 0},
     "fetches": {"sent": 2, "answered": 1, "served": 4},
     "llm": {"requests": 4, "prompt_tokens": 700, "completion_tokens": 12},
     "canaries": {

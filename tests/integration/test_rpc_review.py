@@ -27,7 +27,7 @@ STATUS = {
     "chain_id": None,
     "block": None,
     "traces_by_state": {},
-    "gossip": {"published": 0, "delivered": 0, "unreadable": 0},
+    "gossip": {"published": 0, "delivered": 0, "unreadable": 0, "dropped": 0},
     "fetches": {"sent": 2, "answered": 1, "served": 4},
 }
 

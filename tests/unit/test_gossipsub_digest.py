@@ -6,12 +6,14 @@ outcome and penalty, while the digest version keeps no message.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.rpc_queue import RpcQueue
 
 from node.p2p.gossipsub import DigestGossipSub, compute_message_digest
 
@@ -82,3 +84,18 @@ def test_the_library_cleanup_still_bounds_the_map() -> None:
 )
 def test_digest_separates_fields(a: tuple[bytes, list[str]], b: tuple[bytes, list[str]]) -> None:
     assert compute_message_digest(*a) != compute_message_digest(*b)
+
+
+def test_messages_dropped_at_a_full_peer_queue_are_counted() -> None:
+    """py-libp2p only logs them at debug level; the node's status reports the count."""
+    router = _router(DigestGossipSub)
+    peer = ID(OTHER)
+    queue = RpcQueue(max_size=2)
+    router.pubsub = SimpleNamespace(peer_queues={peer: queue})
+    for seqno in range(5):
+        router.send_rpc(peer, rpc_pb2.RPC(publish=[_message(ORIGIN, seqno, b"vote", ["t"])]))
+    assert len(queue) == 2
+    assert router.dropped_messages == 3
+    control = rpc_pb2.RPC(control=rpc_pb2.ControlMessage(graft=[rpc_pb2.ControlGraft(topicID="t")]))
+    router.send_rpc(peer, control, priority=True)
+    assert router.dropped_messages == 3  # control is retried by GossipSub, not a lost message
