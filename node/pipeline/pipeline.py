@@ -122,13 +122,15 @@ class Pipeline:
         )
         self.context = ChainContext(ledger, from_block=from_block)
         self.sessions = Sessions(self.context, store, DEVNET, timing)
-        self.router = GossipRouter(self.sessions, store, p2p, identity.address)
         self.publisher = VotePublisher(
             p2p,
             batching=settings.batching,
             linger_s=settings.vote_linger_s,
             max_linger_s=settings.vote_linger_max_s,
             traces_in_flight=self.sessions.open_rounds,
+        )
+        self.router = GossipRouter(
+            self.sessions, store, p2p, identity.address, vote_delay_s=self.publisher.linger_s
         )
         self.auditor = AuditorService(
             self.router,

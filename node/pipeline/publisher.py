@@ -101,7 +101,9 @@ class VotePublisher:
                 await self._send(self._take_batch())
 
     def linger_s(self) -> float:
-        """How long the first vote of a burst waits now."""
+        """How long the first vote of a burst waits now (0 without batching: none waits)."""
+        if not self._batching:
+            return 0.0
         traces = max(1, self._traces_in_flight())
         return min(self._max_linger_s, self._linger_s * traces)
 

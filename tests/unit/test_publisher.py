@@ -106,6 +106,8 @@ def test_the_wait_grows_with_the_traces_in_flight_up_to_its_ceiling(gossip: Goss
 
     waits = [wait_with(in_flight) for in_flight in (0, 1, 6, 20, 500)]
     assert waits == pytest.approx([0.05, 0.05, 0.3, 1.0, 1.0])
+    unbatched = VotePublisher(gossip, batching=False, linger_s=0.05, traces_in_flight=lambda: 20)
+    assert unbatched.linger_s() == 0.0  # nothing waits, so peers need not wait for it
 
 
 async def test_votes_of_traces_in_flight_wait_longer_and_share_a_message(gossip: Gossip) -> None:

@@ -204,9 +204,13 @@ def test_a_round_judged_by_the_human_tier_is_no_load_signal() -> None:
 class _StuckFetches:
     """A router whose fetches never answer (every peer overloaded)."""
 
-    def __init__(self) -> None:
+    def __init__(self, vote_delay_s: float = 0.0) -> None:
         self.fetches = 0
         self.cancelled = 0
+        self._vote_delay_s = vote_delay_s
+
+    def vote_delay_s(self) -> float:
+        return self._vote_delay_s
 
     async def fetch_votes(self, *_: object) -> None:
         self.fetches += 1
@@ -228,6 +232,20 @@ async def test_a_round_closes_at_its_window_while_a_fetch_hangs() -> None:
     )
     assert phase is Phase.CLOSED  # nobody committed: the commit window closed the round
     assert router.fetches == 1 and router.cancelled == 1
+
+
+async def test_no_fetch_while_peers_may_still_hold_their_votes_back() -> None:
+    """Peers batching their votes for 0.5 s: the round's 0.3 s window closes before a fetch."""
+    timing = Timing(commit_window_s=0.3, reveal_window_s=0.3, fetch_after_s=0.05)
+    session = _session(time.monotonic, timing)
+    session.mark_dispatched(0)
+    router = _StuckFetches(vote_delay_s=0.5)
+    phase = await asyncio.wait_for(
+        await_phase(router, session, 0, frozenset({Phase.REVEAL, Phase.CLOSED})),  # type: ignore[arg-type]
+        timeout=5,
+    )
+    assert phase is Phase.CLOSED
+    assert router.fetches == 0
 
 
 def test_only_traces_whose_round_collects_votes_count_as_in_flight() -> None:
