@@ -181,6 +181,11 @@ class AuditSession:
         delay = None if state.last_commit_at is None else state.last_commit_at - state.started_at
         return RoundSignal(state.started_at, self.clock(), delay, self.timing.commit_window_s)
 
+    def votes_received(self, round_: int) -> int:
+        """Commits and reveals of the round held so far: anti-entropy's sign of progress."""
+        state = self.round_state(round_)
+        return len(state.commits) + len(state.reveals)
+
     def missing_commits(self, round_: int) -> list[str]:
         return sorted(self.assigned(round_) - self.round_state(round_).commits.keys())
 

@@ -207,6 +207,7 @@ class _StuckFetches:
     def __init__(self, vote_delay_s: float = 0.0) -> None:
         self.fetches = 0
         self.cancelled = 0
+        self.first_fetch_at: float | None = None
         self._vote_delay_s = vote_delay_s
 
     def vote_delay_s(self) -> float:
@@ -214,6 +215,7 @@ class _StuckFetches:
 
     async def fetch_votes(self, *_: object) -> None:
         self.fetches += 1
+        self.first_fetch_at = self.first_fetch_at or time.monotonic()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
@@ -246,6 +248,29 @@ async def test_no_fetch_while_peers_may_still_hold_their_votes_back() -> None:
     )
     assert phase is Phase.CLOSED
     assert router.fetches == 0
+
+
+async def test_no_fetch_while_votes_keep_arriving() -> None:
+    """Commits trickling in every 80 ms: the round is slow, not missing anything, so the
+    fetch (after 100 ms without one) waits until they stop."""
+    timing = Timing(commit_window_s=0.6, reveal_window_s=0.6, fetch_after_s=0.1)
+    session = _session(time.monotonic, timing)
+    session.mark_dispatched(0)
+    router = _StuckFetches()
+    started = time.monotonic()
+    waiting = asyncio.create_task(
+        await_phase(router, session, 0, frozenset({Phase.REVEAL, Phase.CLOSED}))  # type: ignore[arg-type]
+    )
+    *trickling, _silent = sorted(session.assigned(0))
+    assert len(trickling) >= 2, "the arrivals must outlast one pause"
+    for auditor in trickling:
+        await asyncio.sleep(0.08)
+        session.record_commit(_commit(session, auditor))
+    last_arrival = time.monotonic() - started
+    # The commit window closes on the silent auditor: the round moves on to its reveals.
+    assert await asyncio.wait_for(waiting, timeout=5) is Phase.REVEAL
+    assert router.fetches == 1 and router.first_fetch_at is not None
+    assert router.first_fetch_at - started >= last_arrival
 
 
 def test_only_traces_whose_round_collects_votes_count_as_in_flight() -> None:
