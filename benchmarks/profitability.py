@@ -1,5 +1,6 @@
-"""Safety-Profitability: what honest, lazy, always-wrong and colluding auditors earn, read from
-the Ledger's own payouts and slashes on a real chain, and how often the verdicts stay right.
+"""Safety-Profitability: what honest, lazy, always-wrong, colluding and copycat auditors earn,
+read from the Ledger's own payouts and slashes on a real chain, and how often the verdicts stay
+right.
 
 Run from the repository root:
 `python benchmarks/profitability.py [--traces 1000] [--honest oracle:0.9 tier1]
@@ -18,7 +19,10 @@ here is the contract's economics, not the network), each through the judge its c
 - lazy: `always-valid`, VALID on everything without looking (most segments are valid);
 - always-wrong: `flip` of the honest judge;
 - colluding: `collude`, a bloc voting the honest judge's answer except on the half of the
-  segments its shared secret picks, where every member votes the wrong answer.
+  segments its shared secret picks, where every member votes the wrong answer;
+- copycat: `copycat`, the majority of the other auditors' votes it can read when it votes
+  (none in round 0, where it abstains; round 0's reveals in an escalation round), the
+  strategy commit-reveal should leave nothing: what the leak of escalation rounds pays.
 
 `--canary-rates` mixes canaries into the stream, as a node does at `audit.canary_rate`: after
 the user traces, r canaries per user trace, spread evenly (`protocol.canaries.compute_canary`:
@@ -83,7 +87,7 @@ from protocol.encoding import keccak
 from protocol.hdag import build_hdag
 from protocol.ids import compute_trace_id
 from protocol.layout import compute_layout_steps, compute_segment_layout
-from protocol.models import Segment, Trace, TraceVerdict, Vote
+from protocol.models import Reveal, Segment, Trace, TraceVerdict, Vote
 from protocol.params import DEVNET
 from protocol.sortition import compute_trace_committee_size
 
@@ -95,7 +99,12 @@ STAKES_ETH = (10, 10, 10, 10, 10, 10, 10, 10, 20)
 PROFIT_UNIT_ETH = 10
 ETHER = 10**18
 #: The judge each adversary class votes through (`auditors.adversaries` behaviour names).
-BEHAVIOUR_OF = {"lazy": "always-valid", "always-wrong": "flip", "colluding": "collude"}
+BEHAVIOUR_OF = {
+    "lazy": "always-valid",
+    "always-wrong": "flip",
+    "colluding": "collude",
+    "copycat": "copycat",
+}
 PROGRESS_EVERY = 100
 #: User traces per window of a cell's trajectory (safety and stakes as the run goes on).
 WINDOW_TRACES = 100
@@ -164,8 +173,36 @@ def make_honest_judge(honest: str, auditor: str, labels: dict[str, int], layouts
     return OracleJudge(labels, accuracy, 0, auditor, layouts.get)
 
 
+@dataclass
+class PublicReveals:
+    """The reveals public so far in the current audit (`run_direct_audit`'s `on_round`)."""
+
+    reveals: Sequence[Reveal] = ()
+
+    def update(self, reveals: Sequence[Reveal]) -> None:
+        self.reveals = reveals
+
+    def observer(self, auditor: str) -> Callable[[Segment], list[Vote]]:
+        """A copycat's view: the other auditors' revealed votes on the segment."""
+
+        def observe(segment: Segment) -> list[Vote]:
+            return [
+                entry.vote
+                for reveal in self.reveals
+                if reveal.trace_id == segment.trace_id and reveal.auditor != auditor
+                for entry in reveal.votes
+                if entry.segment == segment.index
+            ]
+
+        return observe
+
+
 def make_judges(
-    cell: Cell, addresses: Sequence[str], labels: dict[str, int], layouts: dict[str, bytes]
+    cell: Cell,
+    addresses: Sequence[str],
+    labels: dict[str, int],
+    layouts: dict[str, bytes],
+    public: PublicReveals,
 ) -> dict[str, Judge]:
     """Auditors 1..n are adversaries (equal stakes: which ones does not matter), the rest honest."""
     secret = keccak(f"bloc/{cell.honest}/{cell.fraction}".encode())
@@ -174,7 +211,11 @@ def make_judges(
         honest = make_honest_judge(cell.honest, address, labels, layouts)
         if index < cell.adversaries:
             adversary = make_adversary(
-                BEHAVIOUR_OF[cell.strategy], honest, bloc_secret=secret, bloc_fraction=BLOC_FRACTION
+                BEHAVIOUR_OF[cell.strategy],
+                honest,
+                observe=public.observer(address),
+                bloc_secret=secret,
+                bloc_fraction=BLOC_FRACTION,
             )
             assert adversary is not None  # only `absent` has no judge
             honest = adversary
@@ -226,7 +267,8 @@ async def _audit_on_chain(cell: Cell, traces: Sequence[Trace], rpc_url: str) -> 
         stream = mix_canaries(traces, cell.canary_rate)
         labels = compute_oracle_labels([trace for trace, _ in stream])
         layouts: dict[str, bytes] = {}
-        judges = make_judges(cell, addresses, labels, layouts)
+        public = PublicReveals()
+        judges = make_judges(cell, addresses, labels, layouts, public)
         classes = {address: class_of(cell, i) for i, address in enumerate(addresses)}
         log = VoteLog()
         rule = _vote_rule(judges, classes, labels, layouts, log)
@@ -237,7 +279,9 @@ async def _audit_on_chain(cell: Cell, traces: Sequence[Trace], rpc_url: str) -> 
             hdag = build_hdag(trace)
             layouts[compute_trace_id(trace)] = compute_segment_layout(hdag)
             k = compute_trace_committee_size(hdag, snapshot, DEVNET)
-            audit = await run_direct_audit(ledger, deployer, keys, trace, k, rule, fee)
+            audit = await run_direct_audit(
+                ledger, deployer, keys, trace, k, rule, fee, on_round=public.update
+            )
             if not is_canary:
                 found = _first_error(audit.verdict.verdict, audit.verdict.first_error)
                 trajectory.outcomes.append(found == trace.label)

@@ -79,8 +79,13 @@ async def run_direct_audit(
     rule: VoteRule,
     fee: int,
     params: ProtocolParams = DEVNET,
+    on_round: Callable[[Sequence[Reveal]], None] | None = None,
 ) -> DirectAudit:
-    """Submit, vote both rounds, finalize and read back one trace (see module docstring)."""
+    """Submit, vote both rounds, finalize and read back one trace (see module docstring).
+
+    `on_round`, if given, is shown the reveals public before each round's votes (none before
+    round 0, round 0's before round 1): what a copycat auditor can read.
+    """
     hdag, trace_id = build_hdag(trace), compute_trace_id(trace)
     layout = compute_segment_layout(hdag)
     submitted = await ledger.submit_trace(submitter, trace_id, hdag.root, k, layout, fee)
@@ -93,6 +98,8 @@ async def run_direct_audit(
     reveals: list[Reveal] = []
     absences: list[Absence] = []
     for round_ in (0, 1):
+        if on_round is not None:
+            on_round(tuple(reveals))
         drawn = compute_audit_outcome(submitted.seed, tiers, k, snapshot, reveals, params, hdag)
         for auditor in snapshot:
             mine = [

@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import json
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,14 +52,22 @@ def honest(address: str, segment: Segment) -> Vote | None:
     return Vote.INVALID if any(marker in segment.text for marker in PLANTED) else Vote.VALID
 
 
-def _audit(chain: Chain, trace: Trace, k: int, rule: VoteRule) -> DirectAudit:
+def _audit(
+    chain: Chain,
+    trace: Trace,
+    k: int,
+    rule: VoteRule,
+    on_round: Callable[[Sequence[Reveal]], None] | None = None,
+) -> DirectAudit:
     async def run() -> DirectAudit:
         client = ChainClient(chain.rpc_url)
         try:
             ledger = LedgerClient(client, chain.ledger, chain.registry)
             keys = [dev_private_key(i) for i in range(1, AUDITORS + 1)]
             submitter = Sender.from_key(dev_private_key(0))
-            return await run_direct_audit(ledger, submitter, keys, trace, k, rule, FEE)
+            return await run_direct_audit(
+                ledger, submitter, keys, trace, k, rule, FEE, on_round=on_round
+            )
         finally:
             await client.close()
 
@@ -193,6 +201,16 @@ def test_rewards_of_and_stake_of_move_by_the_payouts(chain: Chain) -> None:
         slashed = before[address][1] - after[address][1]
         assert rewarded == audit.payouts.rewards.get(address, 0)
         assert slashed == audit.payouts.slashes.get(address, 0)
+
+
+def test_each_round_is_shown_the_reveals_public_before_it(chain: Chain) -> None:
+    """What a copycat reads in `benchmarks/profitability.py`: nothing before round 0, and
+    round 0's reveals before round 1."""
+    shown: list[Sequence[Reveal]] = []
+    audit = _audit(chain, _example("flawed-arithmetic"), 5, _rule({}), on_round=shown.append)
+    round_0 = tuple(reveal for reveal in audit.reveals if reveal.round == 0)
+    assert round_0
+    assert shown == [(), round_0]
 
 
 def test_rewards_withdrawn_and_added_to_the_stake_are_restaked(chain: Chain) -> None:
