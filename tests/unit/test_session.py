@@ -207,7 +207,6 @@ class _StuckFetches:
     def __init__(self, vote_delay_s: float = 0.0) -> None:
         self.fetches = 0
         self.cancelled = 0
-        self.first_fetch_at: float | None = None
         self._vote_delay_s = vote_delay_s
 
     def vote_delay_s(self) -> float:
@@ -215,7 +214,6 @@ class _StuckFetches:
 
     async def fetch_votes(self, *_: object) -> None:
         self.fetches += 1
-        self.first_fetch_at = self.first_fetch_at or time.monotonic()
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
@@ -236,41 +234,58 @@ async def test_a_round_closes_at_its_window_while_a_fetch_hangs() -> None:
     assert router.fetches == 1 and router.cancelled == 1
 
 
-async def test_no_fetch_while_peers_may_still_hold_their_votes_back() -> None:
-    """Peers batching their votes for 0.5 s: the round's 0.3 s window closes before a fetch."""
-    timing = Timing(commit_window_s=0.3, reveal_window_s=0.3, fetch_after_s=0.05)
-    session = _session(time.monotonic, timing)
-    session.mark_dispatched(0)
-    router = _StuckFetches(vote_delay_s=0.5)
-    phase = await asyncio.wait_for(
-        await_phase(router, session, 0, frozenset({Phase.REVEAL, Phase.CLOSED})),  # type: ignore[arg-type]
-        timeout=5,
-    )
-    assert phase is Phase.CLOSED
-    assert router.fetches == 0
+class _ScriptedRound:
+    """A session whose round times out once per entry of `arrivals` (the votes held after that
+    wait) and then reaches the wanted phase; it records each pause and each fetch's moment."""
+
+    def __init__(self, arrivals: list[int], router: _StuckFetches) -> None:
+        self.timing = Timing(fetch_after_s=1.0)
+        self.pauses: list[float] = []
+        self.fetched_after_waits: list[int] = []
+        self._arrivals = arrivals
+        self._received = 0
+        self._router = router
+
+    async def wait_for_phase(self, _round: int, _wanted: object, timeout: float) -> bool:
+        await asyncio.sleep(0)  # a fetch started by the last timeout runs now
+        self.fetched_after_waits += [len(self.pauses)] * (
+            self._router.fetches - len(self.fetched_after_waits)
+        )
+        self.pauses.append(timeout)
+        if len(self.pauses) > len(self._arrivals):
+            return True
+        self._received = self._arrivals[len(self.pauses) - 1]
+        return False
+
+    def votes_received(self, _round: int) -> int:
+        return self._received
+
+    def phase(self, _round: int) -> Phase:
+        return Phase.COMMIT
+
+    def missing_commits(self, _round: int) -> list[str]:
+        return []
+
+
+async def _await_scripted(arrivals: list[int], vote_delay_s: float = 0.0) -> _ScriptedRound:
+    router = _StuckFetches(vote_delay_s)
+    session = _ScriptedRound(arrivals, router)
+    await await_phase(router, session, 0, frozenset({Phase.REVEAL, Phase.CLOSED}))  # type: ignore[arg-type]
+    return session
+
+
+async def test_the_first_fetch_waits_for_the_votes_peers_hold_back() -> None:
+    """Peers batching their votes for 0.5 s: the first pause is 1 s + 0.5 s."""
+    session = await _await_scripted([0, 0], vote_delay_s=0.5)
+    assert session.pauses == [1.5, 3.0, 6.0]
 
 
 async def test_no_fetch_while_votes_keep_arriving() -> None:
-    """Commits trickling in every 80 ms: the round is slow, not missing anything, so the
-    fetch (after 100 ms without one) waits until they stop."""
-    timing = Timing(commit_window_s=0.6, reveal_window_s=0.6, fetch_after_s=0.1)
-    session = _session(time.monotonic, timing)
-    session.mark_dispatched(0)
-    router = _StuckFetches()
-    started = time.monotonic()
-    waiting = asyncio.create_task(
-        await_phase(router, session, 0, frozenset({Phase.REVEAL, Phase.CLOSED}))  # type: ignore[arg-type]
-    )
-    *trickling, _silent = sorted(session.assigned(0))
-    assert len(trickling) >= 2, "the arrivals must outlast one pause"
-    for auditor in trickling:
-        await asyncio.sleep(0.08)
-        session.record_commit(_commit(session, auditor))
-    last_arrival = time.monotonic() - started
-    # The commit window closes on the silent auditor: the round moves on to its reveals.
-    assert await asyncio.wait_for(waiting, timeout=5) is Phase.REVEAL
-    assert router.fetches == 1 and router.first_fetch_at is not None
-    assert router.first_fetch_at - started >= last_arrival
+    """Votes arrive during the first three pauses: the round is slow, not missing anything, so
+    the first fetch follows the fourth, the first pause in which none came."""
+    session = await _await_scripted([1, 2, 3, 3])
+    assert session.pauses == [1.0, 1.0, 1.0, 1.0, 2.0]
+    assert session.fetched_after_waits == [4]
 
 
 def test_only_traces_whose_round_collects_votes_count_as_in_flight() -> None:
