@@ -19,6 +19,13 @@ garbage: the likely source of the 35 unreadable RPCs between honest nodes in the
 eval, whose bundles and vote batches run up to 1 MiB. Here each stream takes one whole RPC at a
 time, and an RPC cut short (a window update that never came) resets the stream, since whatever
 is written after a partial RPC would be misread.
+
+Each peer's outbound queue holds 128 RPCs instead of py-libp2p's 32 (go-libp2p-pubsub's default;
+its `WithPeerOutboundQueueSize` exists for this, and Ethereum clients raise it to 600 and more).
+GossipSub drops an RPC that finds its peer's queue full. The node paces its own publishes at
+100/s, so 32 slots ride out a writer stall of 0.3 s: on a loaded CI host the sender dropped 4
+of a burst of 100 votes that way. 128 ride out 1.3 s. Most RPCs are votes and small bundles of
+a few KiB; a queue full of maximum-size messages is bounded by gossip validation at 1 MiB each.
 """
 
 from __future__ import annotations
@@ -32,14 +39,30 @@ import trio
 from google.protobuf.message import DecodeError
 from libp2p.abc import INetStream
 from libp2p.exceptions import ParseError
+from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.rpc_queue import RpcQueue
 
 logger = logging.getLogger(__name__)
 
 #: Deducted from the score of a peer that sent an unreadable RPC (py-libp2p's own behaviour
 #: penalty is 1 per offence; an unreadable RPC is no accident of timing).
 UNREADABLE_RPC_PENALTY = 10.0
+#: RPCs a peer's outbound queue holds before GossipSub drops the next one.
+PEER_OUTBOUND_QUEUE_SIZE = 128
+
+
+class _RoomyPeerQueues(dict[ID, RpcQueue]):
+    """Pubsub's map of per-peer outbound queues, which widens each queue as it is registered.
+
+    Pubsub builds every queue with the library's default size and hands it to the peer's send
+    loop in the same step, with no option to size it; registration is the one place to reach it.
+    """
+
+    def __setitem__(self, peer_id: ID, queue: RpcQueue) -> None:
+        queue._queue.max_size = PEER_OUTBOUND_QUEUE_SIZE
+        super().__setitem__(peer_id, queue)
 
 
 class GuardedPubsub(Pubsub):
@@ -47,6 +70,7 @@ class GuardedPubsub(Pubsub):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.peer_queues = _RoomyPeerQueues()
         #: RPCs from peers that did not parse, since start (the node's status reports it).
         self.unreadable_rpcs = 0
         #: One writer at a time per stream; forgotten with the stream.

@@ -9,11 +9,13 @@ from __future__ import annotations
 import pytest
 import trio
 from libp2p import new_host
+from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import GossipSub
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.rpc_queue import RpcQueue
 
-from node.p2p.pubsub import GuardedPubsub
+from node.p2p.pubsub import PEER_OUTBOUND_QUEUE_SIZE, GuardedPubsub
 
 FRAME_BYTES = 10
 
@@ -98,3 +100,12 @@ def test_an_rpc_cut_short_resets_the_stream() -> None:
     with pytest.raises(ConnectionError):
         trio.run(_pubsub(GuardedPubsub).write_msg, stream, _rpc(1))
     assert stream.resets == 1
+
+
+def test_a_peer_queue_holds_128_rpcs_before_dropping() -> None:
+    pubsub = _pubsub(GuardedPubsub)
+    queue = RpcQueue()  # built with the library's 32 slots, as Pubsub builds it
+    pubsub.peer_queues[ID(b"peer")] = queue
+    accepted = [queue.push(_rpc(i % 256)) for i in range(PEER_OUTBOUND_QUEUE_SIZE + 1)]
+    assert accepted == [True] * PEER_OUTBOUND_QUEUE_SIZE + [False]
+    assert PEER_OUTBOUND_QUEUE_SIZE == 128
