@@ -8,9 +8,10 @@ devnet under load that held ~800 messages, 3.4 MB of payload, in every node (pea
 above nodes with digests after 95 audited traces). The same check needs only a digest of the
 compared fields.
 
-GossipSub hands each outbound RPC to the peer's queue (128 RPCs, `node.p2p.pubsub`) and drops it, logged only at debug
-level, when the queue is full (a writer that fell behind). The node's pacing keeps that from
-happening, but when it does the operator should see it: `dropped_messages` counts them.
+GossipSub hands each outbound RPC to the peer's queue (128 RPCs, `node.p2p.pubsub`) and drops
+it, logged only at debug level, when the queue is full (a writer that fell behind). The node's
+pacing keeps that from happening, but when it does the operator should see it:
+`dropped_messages` counts them.
 """
 
 from __future__ import annotations
