@@ -146,7 +146,49 @@ def _tokenize_run(
             runs.append([])
             continue
         runs[-1].append(_Token(kind, match.start(), match.end(), match.group()))
-    return runs
+    return [run for run in runs if not _reads_two_ways(run)]
+
+
+def _reads_two_ways(run: list[_Token]) -> bool:
+    """Whether `run` may be two statements written on one line: `-14 = x + 2 -16 = x` is the
+    false chain `-14 = x + 2 - 16 = x`, or the equations `-14 = x + 2` and `-16 = x`.
+
+    The tell is a sign spaced from the operand before it and glued to the one after it, with
+    a relation on each side, in a run that spaces its binary operators on both sides (without
+    that style, `5 -3 = 2` is likely a careless minus). Neither reading is sure (`a + 3 = 5 -2
+    = 3` splits into a false `-2 = 3`), so such a run is no operation: a checker abstains on it
+    rather than judge a statement the text may not make.
+    """
+    if not any(_is_spaced_binary_operator(run, i) for i in range(len(run))):
+        return False
+    return any(
+        _is_glued_sign(run, i) and _has_relation(run[:i]) and _has_relation(run[i:])
+        for i in range(1, len(run) - 1)
+    )
+
+
+def _is_glued_sign(run: list[_Token], index: int) -> bool:
+    """A "-" or "+" after an operand with a space between, glued to the operand after it."""
+    before, sign, after = run[index - 1], run[index], run[index + 1]
+    return (
+        sign.text in ("-", "−", "+")
+        and before.kind in _ENDS
+        and before.end < sign.start
+        and after.kind in _STARTS
+        and after.start == sign.end
+    )
+
+
+def _is_spaced_binary_operator(run: list[_Token], index: int) -> bool:
+    """An arithmetic operator between two tokens with space on both sides (`x + 2`)."""
+    if not 0 < index < len(run) - 1 or not _is_binary_operator(run, index):
+        return False
+    before, operator, after = run[index - 1], run[index], run[index + 1]
+    return before.kind in _ENDS and before.end < operator.start < operator.end < after.start
+
+
+def _has_relation(tokens: list[_Token]) -> bool:
+    return any(token.kind == "relation" for token in tokens)
 
 
 def _is_inside_any(ranges: list[tuple[int, int]], position: int) -> bool:

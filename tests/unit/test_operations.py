@@ -158,3 +158,20 @@ def test_whole_operands_next_to_cut_markers_are_kept(text: str, expected: list[s
 )
 def test_a_statement_the_text_refutes_is_not_an_operation(text: str, expected: list[str]) -> None:
     assert _operations(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("solve: -14 = x + 2 -16 = x. So", []),  # two equations, or a false chain
+        ("a + 3 = 5 -2 = 3", []),  # a true chain, or a false "-2 = 3"
+        ("x = 5 -3 = 2", ["x = 5 -3 = 2"]),  # no spaced operator: a careless minus
+        ("x + 1 = 3 - 1 = 2", ["x + 1 = 3 - 1 = 2"]),  # a spaced minus is a minus
+        ("(-5 + 3) * -2 = 4", ["(-5 + 3) * -2 = 4"]),  # a sign after an operator
+        ("3 + 4 = 7 and 2 -1 = 1", ["3 + 4 = 7", "2 -1 = 1"]),  # separate runs
+    ],
+)
+def test_a_run_that_reads_as_two_statements_is_not_an_operation(
+    text: str, expected: list[str]
+) -> None:
+    assert _operations(text) == expected
