@@ -43,7 +43,8 @@ abstract contract Disputes is LedgerBase {
     function proveReveal(
         bytes32 traceId,
         uint256[] calldata participants,
-        SignedReveal calldata reveal
+        SignedReveal calldata reveal,
+        SignedReveal calldata roundZero
     ) external {
         TraceRecord storage trace = _traces[traceId];
         uint64 closesAt = _disputeClosesAt(traceId, trace);
@@ -52,7 +53,7 @@ abstract contract Disputes is LedgerBase {
         _checkAbsentFromReport(traceId, trace, participants, reveal.round, auditor);
         uint256 flags = _disputeFlags[traceId][auditor];
         if (flags & _IMMUNE != 0) revert AlreadyProven(traceId, auditor);
-        _checkSignature(traceId, reveal, _hashAssignedVotes(traceId, trace, reveal));
+        _checkSignature(traceId, reveal, _hashAssignedVotes(traceId, trace, reveal, roundZero));
         _disputeFlags[traceId][auditor] = flags | _IMMUNE;
         emit RevealProven(traceId, auditor, reveal.round);
         _contest(traceId, trace);
@@ -64,7 +65,8 @@ abstract contract Disputes is LedgerBase {
         uint256[] calldata participants,
         address auditor,
         uint8 round,
-        uint32 segment
+        uint32 segment,
+        SignedReveal calldata roundZero
     ) external nonReentrant {
         TraceRecord storage trace = _traces[traceId];
         uint64 closesAt = _disputeClosesAt(traceId, trace);
@@ -73,7 +75,7 @@ abstract contract Disputes is LedgerBase {
         uint256 flags = _disputeFlags[traceId][auditor];
         if (flags & _IMMUNE != 0) revert AuditorImmune(traceId, auditor);
         if (flags & _ABSENCE_SLASHED != 0) revert AlreadySlashed(traceId, auditor);
-        uint256 stake = _assignedStake(traceId, trace, auditor, round, segment);
+        uint256 stake = _assignedStake(traceId, trace, auditor, round, segment, roundZero);
         _disputeFlags[traceId][auditor] = flags | _ABSENCE_SLASHED;
         _contest(traceId, trace);
         uint256 taken = _creditSlash(auditor, stake * Consensus.SLASH_BPS / Consensus.BASIS_POINTS);
@@ -82,19 +84,41 @@ abstract contract Disputes is LedgerBase {
     }
 
     /// @dev The snapshot stake of `auditor`, reverting unless it was drawn for `segment` in
-    /// `round` of the finalized trace.
+    /// `round` of the finalized trace and, in round 1 as a round-0 member, `roundZero` shows
+    /// it voting VALID or INVALID there.
     function _assignedStake(
         bytes32 traceId,
         TraceRecord storage trace,
         address auditor,
         uint8 round,
-        uint32 segment
+        uint32 segment,
+        SignedReveal calldata roundZero
     ) private view returns (uint256) {
         Snapshot memory snap = _loadSnapshot(trace);
         if (segment >= snap.count) revert InvalidSegment(auditor, segment);
         Voter memory voter = _loadVoter(snap, auditor, round);
-        _requireAssigned(snap, uint8(_segmentRecords[traceId][segment]), segment, voter);
+        uint256 route = uint8(_segmentRecords[traceId][segment]);
+        _requireAssigned(snap, route, segment, voter);
+        if (round == 1 && _satInRoundZero(snap, route, segment, voter)) {
+            _requireRoundZeroVote(traceId, snap.count, voter.auditor, roundZero, segment);
+        }
         return voter.stake;
+    }
+
+    /// @dev Reverts with NotAssigned unless `roundZero` is `auditor`'s signed round-0 reveal
+    /// with a VALID or INVALID vote on `segment` (which keeps a round-0 member in round 1).
+    function _requireRoundZeroVote(
+        bytes32 traceId,
+        uint256 count,
+        address auditor,
+        SignedReveal calldata roundZero,
+        uint256 segment
+    ) private view {
+        if (roundZero.auditor != auditor || roundZero.round != 0) {
+            revert NotAssigned(auditor, 1, uint32(segment));
+        }
+        _checkSignature(traceId, roundZero, _hashCheckedVotes(roundZero, count));
+        if (!_decidesOn(roundZero.votes, segment)) revert NotAssigned(auditor, 1, uint32(segment));
     }
 
     /// @dev End of the dispute window of a finalized trace; NotFinalized otherwise.
@@ -164,10 +188,12 @@ abstract contract Disputes is LedgerBase {
     }
 
     /// @dev Like `_hashCheckedVotes`, also requiring the auditor drawn for every segment.
+    /// The round-0 test of a round-1 reveal is `_assignedStake`'s, with `roundZero`.
     function _hashAssignedVotes(
         bytes32 traceId,
         TraceRecord storage trace,
-        SignedReveal calldata reveal
+        SignedReveal calldata reveal,
+        SignedReveal calldata roundZero
     ) private view returns (bytes32) {
         Snapshot memory snap = _loadSnapshot(trace);
         Voter memory voter = _loadVoter(snap, reveal.auditor, reveal.round);
@@ -178,7 +204,11 @@ abstract contract Disputes is LedgerBase {
         for (uint256 i = 0; i < length; ++i) {
             (previous,, hashes[i]) =
                 _readOrderedVote(reveal.votes, i, previous, snap.count, voter.auditor);
-            _requireAssigned(snap, uint8(routing[previous]), previous, voter);
+            uint256 route = uint8(routing[previous]);
+            _requireAssigned(snap, route, previous, voter);
+            if (voter.round == 1 && _satInRoundZero(snap, route, previous, voter)) {
+                _requireRoundZeroVote(traceId, snap.count, voter.auditor, roundZero, previous);
+            }
         }
         return _hashWords(hashes);
     }

@@ -154,25 +154,64 @@ contract Ledger is Disputes {
         uint256 a
     ) private view returns (uint256, uint256) {
         uint256[] memory sums = round == 0 ? ctx.sums0 : ctx.sums1;
+        // Round 1 starts where round 0's reveals end: they decide who of round 0 stays.
+        uint256 roundZeroEnd = round == 0 ? 0 : r;
         for (; r < reveals.length && reveals[r].round == round; ++r) {
-            ctx.revealStakes[r] = _tallyReveal(ctx, sums, reveals[r]);
+            ctx.revealStakes[r] = _tallyReveal(ctx, sums, reveals, r, roundZeroEnd);
         }
         for (; a < absences.length && absences[a].round == round; ++a) {
-            ctx.absenceStakes[a] = _tallyAbsence(ctx, sums, absences[a]);
+            ctx.absenceStakes[a] =
+                _tallyAbsence(ctx, sums, absences[a], reveals, roundZeroEnd);
         }
         return (r, a);
     }
 
     /// @dev Checks one reveal (values, order, assignment, signature) and adds its stake to the
     /// tallies; returns the auditor's snapshot stake.
-    function _tallyReveal(Context memory ctx, uint256[] memory sums, SignedReveal calldata reveal)
-        private
-        view
-        returns (uint256)
-    {
+    function _tallyReveal(
+        Context memory ctx,
+        uint256[] memory sums,
+        SignedReveal[] calldata reveals,
+        uint256 index,
+        uint256 roundZeroEnd
+    ) private view returns (uint256) {
+        SignedReveal calldata reveal = reveals[index];
         Voter memory voter = _loadVoter(ctx.snap, reveal.auditor, reveal.round);
         _checkSignature(ctx.traceId, reveal, _tallyVotes(ctx, sums, voter, reveal.votes));
+        if (voter.round == 1) {
+            uint256 count = reveal.votes.length / _VOTE_BYTES;
+            for (uint256 i = 0; i < count; ++i) {
+                (uint256 segment,,) = _unpackVote(reveal.votes, i);
+                _requireRoundZeroVote(ctx, reveals, roundZeroEnd, voter, segment);
+            }
+        }
         return voter.stake;
+    }
+
+    /// @dev Reverts with NotAssigned where round-1 `voter` sat on `segment`'s round-0
+    /// committee without voting VALID or INVALID on it in round 0's reveals,
+    /// `reveals[:roundZeroEnd]` (sorted by auditor): such a member left round 1's committee.
+    function _requireRoundZeroVote(
+        Context memory ctx,
+        SignedReveal[] calldata reveals,
+        uint256 roundZeroEnd,
+        Voter memory voter,
+        uint256 segment
+    ) private pure {
+        if (!_satInRoundZero(ctx.snap, ctx.route[segment], segment, voter)) return;
+        uint256 low = 0;
+        uint256 high = roundZeroEnd;
+        while (low < high) {
+            uint256 mid = (low + high) / 2;
+            address auditor = reveals[mid].auditor;
+            if (auditor == voter.auditor) {
+                if (_decidesOn(reveals[mid].votes, segment)) return;
+                break;
+            }
+            if (auditor < voter.auditor) low = mid + 1;
+            else high = mid;
+        }
+        revert NotAssigned(voter.auditor, 1, uint32(segment));
     }
 
     /// @dev Adds `voter`'s stake to the tally slot of each of its votes after checking them
@@ -271,11 +310,13 @@ contract Ledger is Disputes {
     }
 
     /// @dev Checks one absence (order, assignment) and adds its stake to the absent tallies.
-    function _tallyAbsence(Context memory ctx, uint256[] memory sums, Absence calldata absence)
-        private
-        view
-        returns (uint256)
-    {
+    function _tallyAbsence(
+        Context memory ctx,
+        uint256[] memory sums,
+        Absence calldata absence,
+        SignedReveal[] calldata reveals,
+        uint256 roundZeroEnd
+    ) private view returns (uint256) {
         Voter memory voter = _loadVoter(ctx.snap, absence.auditor, absence.round);
         uint256 length = absence.segments.length;
         if (length == 0) revert EmptyVotes(voter.auditor);
@@ -287,6 +328,9 @@ contract Ledger is Disputes {
             }
             previous = segment;
             _requireAssigned(ctx.snap, ctx.route[segment], segment, voter);
+            if (voter.round == 1) {
+                _requireRoundZeroVote(ctx, reveals, roundZeroEnd, voter, segment);
+            }
             sums[segment * _SLOTS + _ABSENT] += voter.stake;
         }
         return voter.stake;

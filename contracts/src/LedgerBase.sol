@@ -334,6 +334,35 @@ abstract contract LedgerBase is ILedger, EIP712, ReentrancyGuardTransient {
         }
     }
 
+    /// @dev Whether round-1 `voter` sat on the round-0 committee of `segment`: then it stays
+    /// on the segment in round 1 only if it voted VALID or INVALID on it in round 0
+    /// (protocol.consensus._drop_round_zero_non_voters).
+    function _satInRoundZero(
+        Snapshot memory snap,
+        uint256 route,
+        uint256 segment,
+        Voter memory voter
+    ) internal pure returns (bool sat) {
+        voter.round = 0;
+        sat = _isAssignedTo(snap, route, segment, voter);
+        voter.round = 1;
+    }
+
+    /// @dev Whether checked, segment-sorted packed `votes` hold VALID or INVALID on `segment`
+    /// (binary search over the 7-byte entries).
+    function _decidesOn(bytes calldata votes, uint256 segment) internal pure returns (bool) {
+        uint256 low = 0;
+        uint256 high = votes.length / _VOTE_BYTES;
+        while (low < high) {
+            uint256 mid = (low + high) / 2;
+            (uint256 voted, uint256 vote,) = _unpackVote(votes, mid);
+            if (voted == segment) return vote != Consensus.ABSTAIN;
+            if (voted < segment) low = mid + 1;
+            else high = mid;
+        }
+        return false;
+    }
+
     /// @dev The sortition inputs of a trace, with its snapshot tier stakes.
     function _loadSnapshot(TraceRecord storage trace) internal view returns (Snapshot memory snap) {
         snap.seed = trace.seed;

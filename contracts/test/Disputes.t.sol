@@ -12,6 +12,8 @@ contract DisputesTest is Fixture {
 
     ILedger.SignedReveal[] internal _reported;
     uint256[] internal _keys;
+    /// @dev No round-0 reveal: what a dispute that needs none passes.
+    ILedger.SignedReveal internal _noRoundZero;
 
     function setUp() public {
         _deploy();
@@ -105,39 +107,39 @@ contract DisputesTest is Fixture {
         emit ILedger.RevealProven(TRACE, _auditor(5), 0);
         vm.expectEmit();
         emit ILedger.VerdictContested(TRACE);
-        ledger.proveReveal(TRACE, _keys, _fiveReveal());
+        ledger.proveReveal(TRACE, _keys, _fiveReveal(), _noRoundZero);
         vm.assertTrue(ledger.traceOf(TRACE).contested, "contested");
         vm.expectRevert(abi.encodeWithSelector(ILedger.AlreadyProven.selector, TRACE, _auditor(5)));
-        ledger.proveReveal(TRACE, _keys, _fiveReveal());
+        ledger.proveReveal(TRACE, _keys, _fiveReveal(), _noRoundZero);
         vm.warp(block.timestamp + DISPUTE_WINDOW);
         vm.expectRevert(abi.encodeWithSelector(ILedger.AuditorImmune.selector, TRACE, _auditor(5)));
-        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 1);
+        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 1, _noRoundZero);
     }
 
     function testProveRevealErrors() public {
         vm.expectRevert(abi.encodeWithSelector(ILedger.NotFinalized.selector, TRACE));
-        ledger.proveReveal(TRACE, _keys, _fiveReveal());
+        ledger.proveReveal(TRACE, _keys, _fiveReveal(), _noRoundZero);
         _finalizeWithoutFive();
         uint256[] memory wrong = new uint256[](1);
         vm.expectRevert(abi.encodeWithSelector(ILedger.ParticipantsMismatch.selector, TRACE));
-        ledger.proveReveal(TRACE, wrong, _fiveReveal());
+        ledger.proveReveal(TRACE, wrong, _fiveReveal(), _noRoundZero);
         ILedger.SignedReveal memory listed = _reveal(1, TRACE, 0, _votesRange(1, 1, VALID));
         vm.expectRevert(abi.encodeWithSelector(ILedger.AlreadyParticipant.selector, 0, _auditor(1)));
-        ledger.proveReveal(TRACE, _keys, listed);
+        ledger.proveReveal(TRACE, _keys, listed, _noRoundZero);
         ILedger.SignedReveal memory unassigned = _reveal(6, TRACE, 1, _votesRange(1, 1, VALID));
         vm.expectRevert(abi.encodeWithSelector(ILedger.NotAssigned.selector, _auditor(6), 1, 1));
-        ledger.proveReveal(TRACE, _keys, unassigned);
+        ledger.proveReveal(TRACE, _keys, unassigned, _noRoundZero);
         ILedger.SignedReveal memory forged = _fiveReveal();
         forged.salt = bytes32(0);
         vm.expectRevert(abi.encodeWithSelector(ILedger.InvalidSignature.selector, _auditor(5)));
-        ledger.proveReveal(TRACE, _keys, forged);
+        ledger.proveReveal(TRACE, _keys, forged, _noRoundZero);
         vm.warp(block.timestamp + DISPUTE_WINDOW);
         vm.expectRevert(
             abi.encodeWithSelector(
                 ILedger.DisputeWindowClosed.selector, uint64(block.timestamp)
             )
         );
-        ledger.proveReveal(TRACE, _keys, _fiveReveal());
+        ledger.proveReveal(TRACE, _keys, _fiveReveal(), _noRoundZero);
     }
 
     // --- slashAbsent ---------------------------------------------------------------------------
@@ -146,7 +148,7 @@ contract DisputesTest is Fixture {
         _finalizeWithoutFive();
         uint64 closesAt = uint64(block.timestamp + DISPUTE_WINDOW);
         vm.expectRevert(abi.encodeWithSelector(ILedger.DisputeWindowOpen.selector, closesAt));
-        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 1);
+        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 1, _noRoundZero);
         vm.warp(closesAt);
         uint256 amount = STAKE * 100 / 10_000;
         vm.expectEmit();
@@ -154,11 +156,11 @@ contract DisputesTest is Fixture {
         vm.expectEmit();
         emit ILedger.AbsenceSlashed(TRACE, _auditor(5), 0, REPORTER, amount);
         vm.prank(REPORTER);
-        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 1);
+        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 1, _noRoundZero);
         vm.assertEq(ledger.rewardsOf(REPORTER), amount, "bounty");
         vm.assertEq(registry.stakeOf(_auditor(5)), STAKE - amount, "slashed");
         vm.expectRevert(abi.encodeWithSelector(ILedger.AlreadySlashed.selector, TRACE, _auditor(5)));
-        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 2);
+        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 2, _noRoundZero);
         uint256 before = REPORTER.balance;
         vm.prank(REPORTER);
         ledger.withdrawRewards();
@@ -167,21 +169,81 @@ contract DisputesTest is Fixture {
 
     function testSlashAbsentErrors() public {
         vm.expectRevert(abi.encodeWithSelector(ILedger.NotFinalized.selector, TRACE));
-        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 1);
+        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 1, _noRoundZero);
         _finalizeWithoutFive();
         vm.warp(block.timestamp + DISPUTE_WINDOW);
         vm.expectRevert(abi.encodeWithSelector(ILedger.AlreadyParticipant.selector, 0, _auditor(1)));
-        ledger.slashAbsent(TRACE, _keys, _auditor(1), 0, 1);
+        ledger.slashAbsent(TRACE, _keys, _auditor(1), 0, 1, _noRoundZero);
         vm.expectRevert(abi.encodeWithSelector(ILedger.NotAssigned.selector, _auditor(5), 0, 0));
-        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 0);
+        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 0, _noRoundZero);
         vm.expectRevert(abi.encodeWithSelector(ILedger.NotAssigned.selector, _auditor(5), 1, 1));
-        ledger.slashAbsent(TRACE, _keys, _auditor(5), 1, 1);
+        ledger.slashAbsent(TRACE, _keys, _auditor(5), 1, 1, _noRoundZero);
         vm.expectRevert(abi.encodeWithSelector(ILedger.InvalidSegment.selector, _auditor(5), 9));
-        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 9);
+        ledger.slashAbsent(TRACE, _keys, _auditor(5), 0, 9, _noRoundZero);
         vm.expectRevert(abi.encodeWithSelector(ILedger.StaleRound.selector, 2));
-        ledger.slashAbsent(TRACE, _keys, _auditor(5), 2, 1);
+        ledger.slashAbsent(TRACE, _keys, _auditor(5), 2, 1, _noRoundZero);
         uint256[] memory wrong = new uint256[](0);
         vm.expectRevert(abi.encodeWithSelector(ILedger.ParticipantsMismatch.selector, TRACE));
-        ledger.slashAbsent(TRACE, wrong, _auditor(5), 0, 1);
+        ledger.slashAbsent(TRACE, wrong, _auditor(5), 0, 1, _noRoundZero);
+    }
+
+    // --- round 1: who of round 0 stays ---------------------------------------------------------
+
+    /// @dev Step 1 splits in round 0 (1-2 VALID, 3 INVALID, 4 ABSTAIN, 5 absent), so round 1
+    /// re-judges it with auditors 1-3; the report holds round 1's reveals of 1 and 2 only.
+    function _finalizeWithoutThreeInRoundOne() internal {
+        ILedger.SignedReveal[] memory reveals = new ILedger.SignedReveal[](6);
+        for (uint256 a = 0; a < 4; ++a) reveals[a] = _roundZeroOf(a + 1);
+        reveals[4] = _reveal(1, TRACE, 1, _votesRange(1, 1, INVALID));
+        reveals[5] = _reveal(2, TRACE, 1, _votesRange(1, 1, INVALID));
+        _sortReveals(reveals);
+        ledger.finalize(TRACE, _stepsLayout(2), reveals, _noAbsences());
+        uint256[] memory keys = _participants(reveals, _noAbsences());
+        for (uint256 i = 0; i < keys.length; ++i) _keys.push(keys[i]);
+    }
+
+    function _roundZeroOf(uint256 auditor) internal view returns (ILedger.SignedReveal memory) {
+        ILedger.VoteEntry[] memory votes = _votesRange(1, 2, VALID);
+        if (auditor == 3) votes[0].vote = INVALID;
+        if (auditor == 4) votes[0].vote = ABSTAIN;
+        return _reveal(auditor, TRACE, 0, votes);
+    }
+
+    function testRoundOneAbsenceOfARoundZeroMemberNeedsItsRoundZeroVote() public {
+        _finalizeWithoutThreeInRoundOne();
+        vm.warp(block.timestamp + DISPUTE_WINDOW);
+        bytes memory notAssigned3 =
+            abi.encodeWithSelector(ILedger.NotAssigned.selector, _auditor(3), 1, 1);
+        vm.expectRevert(notAssigned3);
+        ledger.slashAbsent(TRACE, _keys, _auditor(3), 1, 1, _noRoundZero);
+        vm.expectRevert(notAssigned3); // another auditor's reveal proves nothing
+        ledger.slashAbsent(TRACE, _keys, _auditor(3), 1, 1, _roundZeroOf(1));
+        ILedger.SignedReveal memory forged = _roundZeroOf(3);
+        forged.signature = _roundZeroOf(1).signature;
+        vm.expectRevert(abi.encodeWithSelector(ILedger.InvalidSignature.selector, _auditor(3)));
+        ledger.slashAbsent(TRACE, _keys, _auditor(3), 1, 1, forged);
+        // Auditor 4 abstained on step 1 in round 0: its round-1 absence there is none.
+        vm.expectRevert(abi.encodeWithSelector(ILedger.NotAssigned.selector, _auditor(4), 1, 1));
+        ledger.slashAbsent(TRACE, _keys, _auditor(4), 1, 1, _roundZeroOf(4));
+        // Auditor 5 revealed nothing in round 0, so it left round 1 too.
+        vm.expectRevert(abi.encodeWithSelector(ILedger.NotAssigned.selector, _auditor(5), 1, 1));
+        ledger.slashAbsent(TRACE, _keys, _auditor(5), 1, 1, _noRoundZero);
+        uint256 amount = STAKE * 100 / 10_000;
+        vm.expectEmit();
+        emit ILedger.AbsenceSlashed(TRACE, _auditor(3), 1, address(this), amount);
+        ledger.slashAbsent(TRACE, _keys, _auditor(3), 1, 1, _roundZeroOf(3));
+    }
+
+    function testAnOmittedRoundOneRevealOfARoundZeroMemberIsProvenWithItsRoundZeroVote() public {
+        _finalizeWithoutThreeInRoundOne();
+        ILedger.SignedReveal memory omitted = _reveal(3, TRACE, 1, _votesRange(1, 1, VALID));
+        vm.expectRevert(abi.encodeWithSelector(ILedger.NotAssigned.selector, _auditor(3), 1, 1));
+        ledger.proveReveal(TRACE, _keys, omitted, _noRoundZero);
+        vm.expectEmit();
+        emit ILedger.RevealProven(TRACE, _auditor(3), 1);
+        ledger.proveReveal(TRACE, _keys, omitted, _roundZeroOf(3));
+        ILedger.SignedReveal memory copied = _reveal(4, TRACE, 1, _votesRange(1, 1, VALID));
+        vm.expectRevert(abi.encodeWithSelector(ILedger.NotAssigned.selector, _auditor(4), 1, 1));
+        ledger.proveReveal(TRACE, _keys, copied, _roundZeroOf(4));
     }
 }

@@ -233,6 +233,51 @@ contract LedgerTest is Fixture {
         vm.assertEq(uint256(uint8(segments[segment])), VALID, "decided in round 1");
     }
 
+    function testRoundOneDropsTheRoundZeroMembersThatDidNotVote() public {
+        bytes memory segmentLayout = _stepsLayout(1);
+        _submit(TRACE, 5, segmentLayout);
+        // Step 1 in round 0: auditors 1-2 VALID, 3 INVALID, 4 ABSTAIN, 5 absent. Unresolved and
+        // mostly not abstaining: the doubled committee (all five) less auditors 4 and 5.
+        ILedger.SignedReveal[] memory round0 = new ILedger.SignedReveal[](4);
+        round0[0] = _reveal(1, TRACE, 0, _votesRange(1, 1, VALID));
+        round0[1] = _reveal(2, TRACE, 0, _votesRange(1, 1, VALID));
+        round0[2] = _reveal(3, TRACE, 0, _votesRange(1, 1, INVALID));
+        round0[3] = _reveal(4, TRACE, 0, _votesRange(1, 1, ABSTAIN));
+        _sortReveals(round0);
+        for (uint256 who = 4; who <= 5; ++who) {
+            ILedger.SignedReveal[] memory copied =
+                _then(round0, _one(_reveal(who, TRACE, 1, _votesRange(1, 1, INVALID))));
+            vm.expectRevert(
+                abi.encodeWithSelector(ILedger.NotAssigned.selector, _auditor(who), 1, 1)
+            );
+            ledger.finalize(TRACE, segmentLayout, copied, _noAbsences());
+        }
+        ILedger.Absence[] memory absent = new ILedger.Absence[](1);
+        absent[0] = ILedger.Absence({auditor: _auditor(5), round: 1, segments: new uint32[](1)});
+        absent[0].segments[0] = 1;
+        vm.expectRevert(abi.encodeWithSelector(ILedger.NotAssigned.selector, _auditor(5), 1, 1));
+        ledger.finalize(TRACE, segmentLayout, round0, absent);
+        ILedger.SignedReveal[] memory round1 = new ILedger.SignedReveal[](3);
+        for (uint256 a = 0; a < 3; ++a) {
+            round1[a] = _reveal(a + 1, TRACE, 1, _votesRange(1, 1, INVALID));
+        }
+        _sortReveals(round1);
+        ledger.finalize(TRACE, segmentLayout, _then(round0, round1), _noAbsences());
+        (ILedger.TraceVerdict verdict,, bytes memory segments) = _verdict(TRACE);
+        vm.assertEq(uint256(uint8(segments[1])), INVALID, "the three voters decided round 1");
+        vm.assertEq(uint256(verdict), uint256(ILedger.TraceVerdict.FLAWED), "verdict");
+    }
+
+    function _then(ILedger.SignedReveal[] memory first, ILedger.SignedReveal[] memory second)
+        private
+        pure
+        returns (ILedger.SignedReveal[] memory joined)
+    {
+        joined = new ILedger.SignedReveal[](first.length + second.length);
+        for (uint256 i = 0; i < first.length; ++i) joined[i] = first[i];
+        for (uint256 i = 0; i < second.length; ++i) joined[first.length + i] = second[i];
+    }
+
     // --- finalize: payouts ---------------------------------------------------------------------
 
     function testWrongAndAbsentVotesAreSlashedAndPaidToCoherentVoters() public {
@@ -432,11 +477,17 @@ contract LedgerTest is Fixture {
         reveals[1] = reveals[0];
         vm.expectRevert(abi.encodeWithSelector(ILedger.RevealsNotSorted.selector, 1));
         ledger.finalize(TRACE, _stepsLayout(1), reveals, _noAbsences());
-        // Round 1 before round 0.
-        reveals = new ILedger.SignedReveal[](2);
-        reveals[0] = _reveal(1, TRACE, 1, _votesRange(0, 1, VALID));
-        reveals[1] = _reveal(1, TRACE, 0, _votesRange(0, 1, VALID));
-        vm.expectRevert(abi.encodeWithSelector(ILedger.RevealsNotSorted.selector, 1));
+        // A round-0 reveal after round 1's: auditors 1 and 2 split segment 0 in round 0, so it
+        // escalates, and auditor 1 voted on it, so it stays in round 1.
+        ILedger.SignedReveal[] memory sorted = new ILedger.SignedReveal[](3);
+        sorted[0] = _reveal(1, TRACE, 0, _votesRange(0, 1, VALID));
+        sorted[1] = _reveal(2, TRACE, 0, _votesRange(0, 1, INVALID));
+        sorted[2] = _reveal(1, TRACE, 1, _votesRange(0, 1, VALID));
+        _sortReveals(sorted);
+        reveals = new ILedger.SignedReveal[](4);
+        (reveals[0], reveals[1], reveals[2]) = (sorted[0], sorted[1], sorted[2]);
+        reveals[3] = _reveal(3, TRACE, 0, _votesRange(0, 1, VALID));
+        vm.expectRevert(abi.encodeWithSelector(ILedger.RevealsNotSorted.selector, 3));
         ledger.finalize(TRACE, _stepsLayout(1), reveals, _noAbsences());
         // Absences out of order, and an auditor both revealing and absent.
         ILedger.Absence[] memory absences = new ILedger.Absence[](2);

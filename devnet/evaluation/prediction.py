@@ -6,7 +6,8 @@ module enumerates every way the committees can fall and the auditors can vote an
 protocol's own rules (`protocol.consensus`: quorum, two-thirds supermajority of stake, one
 escalation round): each auditor is in the round-0 committee with probability
 `min(1, k * stake / tier stake)`, and in the round-1 committee of a doubled k exactly when its
-sortition hash passes the larger threshold (the same hash: a round-0 member stays a member), and
+sortition hash passes the larger threshold (the same hash: a round-0 member stays a member, as
+the protocol keeps those that voted VALID or INVALID in round 0, and every modelled one did), and
 an oracle answers a segment the same way in both rounds. A record's predicted first error is
 the earliest step an INVALID segment points at (`compute_layout_steps`), segments independent.
 

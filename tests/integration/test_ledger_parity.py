@@ -85,6 +85,11 @@ def _assert_parity(chain: Chain, audit: DirectAudit) -> None:
     COVERAGE["escalated"] += bool(outcome.escalations)
     COVERAGE["slashed"] += bool(audit.payouts.slashes)
     COVERAGE["absent"] += bool(audit.absences)
+    COVERAGE["dropped from round 1"] += any(
+        set(outcome.assignments[(0, segment)]) - set(outcome.assignments[(1, segment)])
+        for segment, escalation in outcome.escalations.items()
+        if escalation.committee_multiplier == 2  # the doubled draw holds all of round 0
+    )
     assert verdict.verdict is outcome.trace_verdict
     assert verdict.first_error == outcome.first_error
     expected_segments = [outcome.verdicts[i] for i in range(len(audit.hdag.nodes))]
@@ -255,7 +260,15 @@ def test_generated_audits_covered_every_outcome() -> None:
     """Runs after the property (file order): it must have met every verdict and penalty."""
     assert EXAMPLES and json.loads(EXAMPLES[0].read_text())
     print(dict(COVERAGE))
-    for seen in ("SOUND", "FLAWED", "INCONCLUSIVE", "escalated", "slashed", "absent"):
+    for seen in (
+        "SOUND",
+        "FLAWED",
+        "INCONCLUSIVE",
+        "escalated",
+        "slashed",
+        "absent",
+        "dropped from round 1",
+    ):
         assert COVERAGE[seen] > 0, f"no generated audit was {seen}: {dict(COVERAGE)}"
 
 

@@ -342,15 +342,17 @@ def test_audit_escalates_abstentions_and_splits() -> None:
     llm_votes = {i: Vote.VALID for i in _indices(Level.STEP) + _indices(Level.TACTIC)}
     reveals[1] = _reveal(ADDRESSES[2], 0, llm_votes | {step2: Vote.INVALID})
     reveals[2] = _reveal(ADDRESSES[3], 0, {i: v for i, v in llm_votes.items() if i != step2})
-    # Round 1: the LLM tier judges O1 (same k), the doubled LLM committee re-judges step 2.
-    reveals += [_reveal(ADDRESSES[a], 1, {o1: Vote.INVALID, step2: Vote.VALID}) for a in (1, 2, 3)]
+    # Round 1: the LLM tier judges O1 (same k), the doubled LLM committee re-judges step 2,
+    # without ADDRESSES[3], which did not vote on it in round 0.
+    reveals += [_reveal(ADDRESSES[a], 1, {o1: Vote.INVALID, step2: Vote.VALID}) for a in (1, 2)]
+    reveals.append(_reveal(ADDRESSES[3], 1, {o1: Vote.INVALID}))
     outcome = compute_audit_outcome(
         SEED, _segment_tiers(auditors), 3, auditors, reveals, DEVNET, HDAG
     )
     assert outcome.escalations == {o1: Escalation(Tier.LLM, 1), step2: Escalation(Tier.LLM, 2)}
     assert outcome.tallies[0][o1] == SegmentTally(o1, 0, 100, abstain_stake=100)
     assert outcome.tallies[1][o1] == SegmentTally(o1, 1, 300, invalid_stake=300, invalid_votes=3)
-    assert outcome.tallies[1][step2] == SegmentTally(step2, 1, 300, valid_stake=300, valid_votes=3)
+    assert outcome.tallies[1][step2] == SegmentTally(step2, 1, 200, valid_stake=200, valid_votes=2)
     assert set(outcome.tallies[1]) == {o1, step2}
     assert outcome.verdicts[o1] == BAD
     assert outcome.verdicts[step2] == OK
@@ -380,8 +382,29 @@ def test_audit_committees_follow_sortition() -> None:
         expected = compute_committee(SEED, segment, Tier.LLM, 2, auditors, stakes)
         assert tuple(outcome.assignments[(0, segment)]) == expected
         doubled = compute_committee(SEED, segment, Tier.LLM, 4, auditors, stakes)
-        assert tuple(outcome.assignments[(1, segment)]) == doubled
         assert set(expected) <= set(doubled)  # same hash, doubled threshold: a superset
+        # Nobody revealed in round 0, so round 1 is the doubled committee's new members.
+        assert tuple(outcome.assignments[(1, segment)]) == tuple(
+            a for a in doubled if a not in expected
+        )
+
+
+def test_round_one_keeps_only_the_round_zero_members_that_voted() -> None:
+    auditors = _auditors()
+    o1, step2 = INDEX[O1.id], INDEX[STEP2.id]
+    reveals = _honest_round0()
+    llm_votes = {i: Vote.VALID for i in _indices(Level.STEP) + _indices(Level.TACTIC)}
+    reveals[1] = _reveal(ADDRESSES[2], 0, llm_votes | {step2: Vote.INVALID})
+    reveals[2] = _reveal(ADDRESSES[3], 0, llm_votes | {step2: Vote.ABSTAIN})
+    tiers = _segment_tiers(auditors)
+    outcome = compute_audit_outcome(SEED, tiers, 3, auditors, reveals, DEVNET, HDAG)
+    assert outcome.escalations[step2] == Escalation(Tier.LLM, 2)
+    assert set(outcome.assignments[(0, step2)]) == {ADDRESSES[1], ADDRESSES[2], ADDRESSES[3]}
+    assert set(outcome.assignments[(1, step2)]) == {ADDRESSES[1], ADDRESSES[2]}
+    copied = [*reveals, _reveal(ADDRESSES[3], 1, {step2: Vote.VALID})]
+    with pytest.raises(ConsensusError, match="without being assigned"):
+        compute_audit_outcome(SEED, tiers, 3, auditors, copied, DEVNET, HDAG)
+    assert o1 not in outcome.escalations
 
 
 def test_audit_rejects_inconsistent_inputs() -> None:
