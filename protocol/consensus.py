@@ -4,7 +4,7 @@ Everything that decides a verdict uses integer arithmetic only, so `Ledger.final
 recompute it bit for bit: quorum `revealed * quorumDen >= assigned * quorumNum`, supermajority
 `side * supermajorityDen >= revealed * supermajorityNum`. Round 0 audits every segment; a segment
 left UNRESOLVED escalates once (round 1, `MAX_ROUNDS == 2`) to a higher tier or a doubled
-committee, less the round-0 members that did not vote VALID or INVALID on it, and its final
+committee (less the round-0 members that did not vote VALID or INVALID on it), and its final
 verdict is its last round's verdict.
 
 Callers check signatures and commit openings (`protocol.votes`) before tallying: this module
@@ -265,23 +265,27 @@ def _compute_rounds(
         for seg, esc in escalations.items()
     }
     drawn1 = _compute_round_assignments(seed, targets1, auditors, tier_stakes)
-    assign1 = _drop_round_zero_non_voters(drawn1, assign0, reveals)
+    assign1 = _drop_round_zero_non_voters(drawn1, assign0, escalations, reveals)
     return _Rounds(assign0, tallies0, verdicts0, escalations, assign1)
 
 
 def _drop_round_zero_non_voters(
     drawn1: Mapping[int, Mapping[str, int]],
     assign0: Mapping[int, Mapping[str, int]],
+    escalations: Mapping[int, Escalation],
     reveals: Iterable[Reveal],
 ) -> dict[int, dict[str, int]]:
-    """Round 1's committees without the round-0 members of each segment that did not vote
-    VALID or INVALID on it in round 0.
+    """Round 1's committees without, on a doubled committee, the round-0 members of the
+    segment that did not vote VALID or INVALID on it in round 0.
 
-    A doubled committee contains the round-0 one (the draw is monotone in k). A member that
-    abstained said it could not judge the segment; one that did not reveal is likely gone. In
-    round 1 either would only weigh on the quorum, and an abstainer would vote with round 0's
-    reveals public: a copycat abstained in round 0 at no cost and copied them in round 1
-    (98% of its copied votes over 200 traces, `benchmarks/profitability.py`).
+    A doubled committee is drawn from the round-0 tier and contains the round-0 committee (the
+    draw is monotone in k). A member that abstained said it could not judge the segment; one
+    that did not reveal is likely gone. Asked again at the same tier, either would only weigh
+    on the quorum, and an abstainer would vote with round 0's reveals public: a copycat
+    abstained in round 0 at no cost and copied them in round 1 (98% of its copied votes over
+    200 traces, `benchmarks/profitability.py`). A segment escalated to the next tier is judged
+    there by whoever holds that tier, round-0 members included: an auditor whose checkers
+    abstained may still judge it as a human.
     """
     voted = {
         (reveal.auditor, entry.segment)
@@ -290,12 +294,14 @@ def _drop_round_zero_non_voters(
         for entry in reveal.votes
         if entry.vote != Vote.ABSTAIN
     }
+
+    def stays(auditor: str, segment: int) -> bool:
+        if escalations[segment].committee_multiplier == 1:
+            return True
+        return auditor not in assign0.get(segment, {}) or (auditor, segment) in voted
+
     return {
-        segment: {
-            auditor: stake
-            for auditor, stake in committee.items()
-            if auditor not in assign0.get(segment, {}) or (auditor, segment) in voted
-        }
+        segment: {a: stake for a, stake in committee.items() if stays(a, segment)}
         for segment, committee in drawn1.items()
     }
 

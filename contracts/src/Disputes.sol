@@ -84,8 +84,8 @@ abstract contract Disputes is LedgerBase {
     }
 
     /// @dev The snapshot stake of `auditor`, reverting unless it was drawn for `segment` in
-    /// `round` of the finalized trace and, in round 1 as a round-0 member, `roundZero` shows
-    /// it voting VALID or INVALID there.
+    /// `round` of the finalized trace and, in round 1 as a round-0 member of a doubled
+    /// committee, `roundZero` shows it voting VALID or INVALID there.
     function _assignedStake(
         bytes32 traceId,
         TraceRecord storage trace,
@@ -99,7 +99,7 @@ abstract contract Disputes is LedgerBase {
         Voter memory voter = _loadVoter(snap, auditor, round);
         uint256 route = uint8(_segmentRecords[traceId][segment]);
         _requireAssigned(snap, route, segment, voter);
-        if (round == 1 && _satInRoundZero(snap, route, segment, voter)) {
+        if (round == 1 && _needsRoundZeroVote(snap, route, segment, voter)) {
             _requireRoundZeroVote(traceId, snap.count, voter.auditor, roundZero, segment);
         }
         return voter.stake;
@@ -206,7 +206,7 @@ abstract contract Disputes is LedgerBase {
                 _readOrderedVote(reveal.votes, i, previous, snap.count, voter.auditor);
             uint256 route = uint8(routing[previous]);
             _requireAssigned(snap, route, previous, voter);
-            if (voter.round == 1 && _satInRoundZero(snap, route, previous, voter)) {
+            if (voter.round == 1 && _needsRoundZeroVote(snap, route, previous, voter)) {
                 _requireRoundZeroVote(traceId, snap.count, voter.auditor, roundZero, previous);
             }
         }

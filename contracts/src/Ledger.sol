@@ -188,9 +188,9 @@ contract Ledger is Disputes {
         return voter.stake;
     }
 
-    /// @dev Reverts with NotAssigned where round-1 `voter` sat on `segment`'s round-0
-    /// committee without voting VALID or INVALID on it in round 0's reveals,
-    /// `reveals[:roundZeroEnd]` (sorted by auditor): such a member left round 1's committee.
+    /// @dev Reverts with NotAssigned where round-1 `voter`, on a segment escalated to a doubled
+    /// committee, sat on its round-0 committee without voting VALID or INVALID on it in round
+    /// 0's reveals, `reveals[:roundZeroEnd]` (sorted by auditor): such a member left round 1.
     function _requireRoundZeroVote(
         Context memory ctx,
         SignedReveal[] calldata reveals,
@@ -198,7 +198,7 @@ contract Ledger is Disputes {
         Voter memory voter,
         uint256 segment
     ) private pure {
-        if (!_satInRoundZero(ctx.snap, ctx.route[segment], segment, voter)) return;
+        if (!_needsRoundZeroVote(ctx.snap, ctx.route[segment], segment, voter)) return;
         uint256 low = 0;
         uint256 high = roundZeroEnd;
         while (low < high) {

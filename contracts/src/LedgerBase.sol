@@ -334,15 +334,16 @@ abstract contract LedgerBase is ILedger, EIP712, ReentrancyGuardTransient {
         }
     }
 
-    /// @dev Whether round-1 `voter` sat on the round-0 committee of `segment`: then it stays
-    /// on the segment in round 1 only if it voted VALID or INVALID on it in round 0
-    /// (protocol.consensus._drop_round_zero_non_voters).
-    function _satInRoundZero(
+    /// @dev Whether round-1 `voter` on `segment` needs a VALID or INVALID round-0 vote on it:
+    /// the segment escalated to a doubled committee (same tier) and `voter` sat on its round-0
+    /// committee (protocol.consensus._drop_round_zero_non_voters).
+    function _needsRoundZeroVote(
         Snapshot memory snap,
         uint256 route,
         uint256 segment,
         Voter memory voter
     ) internal pure returns (bool sat) {
+        if (route & _DOUBLED == 0) return false;
         voter.round = 0;
         sat = _isAssignedTo(snap, route, segment, voter);
         voter.round = 1;

@@ -222,8 +222,9 @@ interface ILedger {
     /// @notice During the dispute window, proves a signed reveal left out of the finalized
     /// report: its auditor becomes immune to `slashAbsent` and the verdict is contested.
     /// @param roundZero The auditor's signed round-0 reveal, read only for a round-1 `reveal`
-    /// on a segment whose round-0 committee held the auditor: such a member stays in round 1
-    /// only if it voted VALID or INVALID there, and the ledger keeps no round-0 votes.
+    /// on a segment escalated to a doubled committee whose round-0 committee held the auditor:
+    /// such a member stays in round 1 only if it voted VALID or INVALID there, and the Ledger
+    /// keeps no round-0 votes.
     function proveReveal(
         bytes32 traceId,
         uint256[] calldata participants,
@@ -233,8 +234,8 @@ interface ILedger {
 
     /// @notice After the dispute window, slashes an auditor assigned to `segment` in `round`
     /// but missing from the finalized report; the slashed stake is credited to the caller.
-    /// @param roundZero As in `proveReveal`: read only when `round` is 1 and the auditor sat on
-    /// the segment's round-0 committee.
+    /// @param roundZero As in `proveReveal`: read only when `round` is 1, the segment escalated
+    /// to a doubled committee and the auditor sat on its round-0 committee.
     function slashAbsent(
         bytes32 traceId,
         uint256[] calldata participants,
