@@ -100,14 +100,14 @@ abstract contract Disputes is LedgerBase {
         uint256 route = uint8(_segmentRecords[traceId][segment]);
         _requireAssigned(snap, route, segment, voter);
         if (round == 1 && _needsRoundZeroVote(snap, route, segment, voter)) {
-            _requireRoundZeroVote(traceId, snap.count, voter.auditor, roundZero, segment);
+            _requireRoundZeroProof(traceId, snap.count, voter.auditor, roundZero, segment);
         }
         return voter.stake;
     }
 
     /// @dev Reverts with NotAssigned unless `roundZero` is `auditor`'s signed round-0 reveal
     /// with a VALID or INVALID vote on `segment` (which keeps a round-0 member in round 1).
-    function _requireRoundZeroVote(
+    function _requireRoundZeroProof(
         bytes32 traceId,
         uint256 count,
         address auditor,
@@ -207,7 +207,7 @@ abstract contract Disputes is LedgerBase {
             uint256 route = uint8(routing[previous]);
             _requireAssigned(snap, route, previous, voter);
             if (voter.round == 1 && _needsRoundZeroVote(snap, route, previous, voter)) {
-                _requireRoundZeroVote(traceId, snap.count, voter.auditor, roundZero, previous);
+                _requireRoundZeroProof(traceId, snap.count, voter.auditor, roundZero, previous);
             }
         }
         return _hashWords(hashes);

@@ -342,10 +342,10 @@ abstract contract LedgerBase is ILedger, EIP712, ReentrancyGuardTransient {
         uint256 route,
         uint256 segment,
         Voter memory voter
-    ) internal pure returns (bool sat) {
+    ) internal pure returns (bool needs) {
         if (route & _DOUBLED == 0) return false;
         voter.round = 0;
-        sat = _isAssignedTo(snap, route, segment, voter);
+        needs = _isAssignedTo(snap, route, segment, voter);
         voter.round = 1;
     }
 
