@@ -22,7 +22,9 @@ here is the contract's economics, not the network), each through the judge its c
   segments its shared secret picks, where every member votes the wrong answer;
 - copycat: `copycat`, the majority of the other auditors' votes it can read when it votes
   (none in round 0, where it abstains; round 0's reveals in an escalation round), the
-  strategy commit-reveal should leave nothing: what the leak of escalation rounds pays.
+  strategy commit-reveal should leave nothing: what the leak of escalation rounds pays;
+- abstaining: `abstain`, ABSTAIN on everything (a free rider: it reveals, so it is never
+  counted absent, and it judges nothing).
 
 `--canary-rates` mixes canaries into the stream, as a node does at `audit.canary_rate`: after
 the user traces, r canaries per user trace, spread evenly (`protocol.canaries.compute_canary`:
@@ -104,6 +106,7 @@ BEHAVIOUR_OF = {
     "always-wrong": "flip",
     "colluding": "collude",
     "copycat": "copycat",
+    "abstaining": "abstain",
 }
 PROGRESS_EVERY = 100
 #: User traces per window of a cell's trajectory (safety and stakes as the run goes on).

@@ -173,9 +173,10 @@ class AuditSettings(_Strict):
 
     #: For experiments and tests of the defences (see `auditors.adversaries`): `flip` votes
     #: against its honest judgement, `random` at random (seeded by `seed`), `always-valid`
-    #: VALID on everything, `copycat` copies the reveals it has seen (commit-reveal leaves it
-    #: none at commit time), `collude` attacks the segments its bloc's shared secret draws,
-    #: `absent` never votes (it still relays and coordinates).
+    #: VALID on everything, `abstain` ABSTAIN on everything (it reveals, so it is never absent),
+    #: `copycat` copies the reveals it has seen (commit-reveal leaves it none at commit time),
+    #: `collude` attacks the segments its bloc's shared secret draws, `absent` never votes (it
+    #: still relays and coordinates).
     behaviour: Behaviour = "honest"
     seed: int = 0
     #: The colluding bloc's shared secret (hex) and the fraction of segments it attacks.

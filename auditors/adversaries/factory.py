@@ -12,17 +12,22 @@ from auditors.adversaries.copycat import CopycatJudge, Observe
 from auditors.adversaries.errors import AdversaryConfigError
 from auditors.judgement import Judge
 
-Behaviour = Literal["honest", "flip", "random", "always-valid", "copycat", "collude", "absent"]
+Behaviour = Literal[
+    "honest", "flip", "random", "always-valid", "abstain", "copycat", "collude", "absent"
+]
 BEHAVIOURS: tuple[Behaviour, ...] = (
     "honest",
     "flip",
     "random",
     "always-valid",
+    "abstain",
     "copycat",
     "collude",
     "absent",
 )
-"""Every behaviour `make_adversary` accepts; `absent` never votes (the node sends nothing)."""
+"""Every behaviour `make_adversary` accepts; `abstain` votes ABSTAIN on everything (a free rider:
+it reveals, so it is never absent, and judges nothing); `absent` never votes (the node sends
+nothing)."""
 
 CopycatFallback = Literal["abstain", "random", "honest"]
 COPYCAT_FALLBACKS: tuple[CopycatFallback, ...] = ("abstain", "random", "honest")
@@ -83,6 +88,8 @@ def compute_adversary(behaviour: str, honest: Judge, params: AdversaryParams) ->
         return RandomJudge(_require_rng(params.rng, behaviour))
     if behaviour == "always-valid":
         return AlwaysValidJudge()
+    if behaviour == "abstain":
+        return AbstainJudge()
     if behaviour == "copycat":
         if params.observe is None:
             raise AdversaryConfigError("behaviour 'copycat' needs an observe function")

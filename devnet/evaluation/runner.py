@@ -40,8 +40,15 @@ from protocol.ids import compute_trace_id
 from protocol.models import Trace
 from protocol.params import BASIS_POINTS
 
-Strategy = Literal["flip", "random", "always-valid", "copycat", "collude"]
-STRATEGIES: tuple[Strategy, ...] = ("flip", "random", "always-valid", "copycat", "collude")
+Strategy = Literal["flip", "random", "always-valid", "abstain", "copycat", "collude"]
+STRATEGIES: tuple[Strategy, ...] = (
+    "flip",
+    "random",
+    "always-valid",
+    "abstain",
+    "copycat",
+    "collude",
+)
 #: `oracle:P`: auditors that answer from the records' labels, right with probability P (a
 #: labelled simulation, `auditors.oracle`, isolating the protocol from judge quality).
 AUDITOR_KINDS = ("tier1", "tier1+llm", "oracle:P")

@@ -99,6 +99,7 @@ H_VALID, H_INVALID, H_ABSTAIN = Vote.VALID, Vote.INVALID, Vote.ABSTAIN
         ("honest", {}, {H_VALID: Vote.VALID, H_INVALID: Vote.INVALID, H_ABSTAIN: Vote.ABSTAIN}),
         ("flip", {}, {H_VALID: Vote.INVALID, H_INVALID: Vote.VALID, H_ABSTAIN: Vote.ABSTAIN}),
         ("always-valid", {}, {H_VALID: Vote.VALID, H_INVALID: Vote.VALID, H_ABSTAIN: Vote.VALID}),
+        ("abstain", {}, {H_VALID: Vote.ABSTAIN, H_INVALID: Vote.ABSTAIN, H_ABSTAIN: Vote.ABSTAIN}),
         (
             "copycat",
             {"observe": observing()},
