@@ -159,12 +159,13 @@ def _reads_two_ways(run: list[_Token]) -> bool:
     = 3` splits into a false `-2 = 3`), so such a run is no operation: a checker abstains on it
     rather than judge a statement the text may not make.
     """
+    relations = [i for i, token in enumerate(run) if token.kind == "relation"]
+    if len(relations) < 2:
+        return False
     if not any(_is_spaced_binary_operator(run, i) for i in range(len(run))):
         return False
-    return any(
-        _is_glued_sign(run, i) and _has_relation(run[:i]) and _has_relation(run[i:])
-        for i in range(1, len(run) - 1)
-    )
+    first, last = relations[0], relations[-1]
+    return any(_is_glued_sign(run, i) for i in range(first + 1, last))
 
 
 def _is_glued_sign(run: list[_Token], index: int) -> bool:
@@ -185,10 +186,6 @@ def _is_spaced_binary_operator(run: list[_Token], index: int) -> bool:
         return False
     before, operator, after = run[index - 1], run[index], run[index + 1]
     return before.kind in _ENDS and before.end < operator.start < operator.end < after.start
-
-
-def _has_relation(tokens: list[_Token]) -> bool:
-    return any(token.kind == "relation" for token in tokens)
 
 
 def _is_inside_any(ranges: list[tuple[int, int]], position: int) -> bool:
