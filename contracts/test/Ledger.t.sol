@@ -268,6 +268,26 @@ contract LedgerTest is Fixture {
         vm.assertEq(uint256(verdict), uint256(ILedger.TraceVerdict.FLAWED), "verdict");
     }
 
+    function testARoundZeroAbstainerJudgesAtTheNextTier() public {
+        _register(6, LLM | HUMAN, STAKE); // checkers abstained: it may answer as a human
+        bytes memory segmentLayout = _stepsLayout(1); // goal -> HUMAN, step -> LLM
+        _submit(TRACE, 6, segmentLayout);
+        // Every LLM auditor abstains on the step: it escalates to the HUMAN tier (same k).
+        ILedger.SignedReveal[] memory reveals = new ILedger.SignedReveal[](7);
+        for (uint256 a = 0; a < 5; ++a) {
+            reveals[a] = _reveal(a + 1, TRACE, 0, _votesRange(1, 1, ABSTAIN));
+        }
+        ILedger.VoteEntry[] memory six = _votesRange(0, 2, VALID);
+        six[1].vote = ABSTAIN;
+        reveals[5] = _reveal(6, TRACE, 0, six);
+        reveals[6] = _reveal(6, TRACE, 1, _votesRange(1, 1, INVALID));
+        _sortReveals(reveals);
+        ledger.finalize(TRACE, segmentLayout, reveals, _noAbsences());
+        (ILedger.TraceVerdict verdict,, bytes memory segments) = _verdict(TRACE);
+        vm.assertEq(segments, hex"0102", "the human decided the step in round 1");
+        vm.assertEq(uint256(verdict), uint256(ILedger.TraceVerdict.FLAWED), "verdict");
+    }
+
     function _then(ILedger.SignedReveal[] memory first, ILedger.SignedReveal[] memory second)
         private
         pure

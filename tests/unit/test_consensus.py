@@ -359,6 +359,21 @@ def test_audit_escalates_abstentions_and_splits() -> None:
     assert (outcome.trace_verdict, outcome.first_error) == (TraceVerdict.FLAWED, 1)
 
 
+def test_a_round_zero_abstainer_stays_for_the_next_tier() -> None:
+    """The checker also holds the LLM tier: its abstention on O1 escalates O1 to the LLM tier,
+    where it may judge (an honest node's higher judge), so it is not dropped there."""
+    auditors = _auditors()
+    auditors[0] = Auditor(address=ADDRESSES[0], stake=100, tiers=(Tier.CHECKER, Tier.LLM))
+    tiers = _segment_tiers(auditors)
+    o1 = INDEX[O1.id]
+    reveals = _honest_round0()
+    reveals[-1] = _reveal(ADDRESSES[0], 0, {o1: Vote.ABSTAIN, INDEX[O2.id]: Vote.VALID})
+    # k = 4: the LLM tier now has four members, all drawn.
+    outcome = compute_audit_outcome(SEED, tiers, 4, auditors, reveals, DEVNET, HDAG)
+    assert outcome.escalations[o1] == Escalation(Tier.LLM, 1)
+    assert ADDRESSES[0] in outcome.assignments[(1, o1)]
+
+
 def test_audit_unresolved_after_round_one_is_inconclusive() -> None:
     auditors = _auditors()
     reveals = [r for r in _honest_round0() if r.auditor != ADDRESSES[4]]  # the human is absent
