@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Any, Literal, TextIO, get_args
 
 from devnet.deployment import DEFAULT_STAKES_ETH
 from devnet.evaluation.metrics import summarize
@@ -41,14 +41,8 @@ from protocol.models import Trace
 from protocol.params import BASIS_POINTS
 
 Strategy = Literal["flip", "random", "always-valid", "abstain", "copycat", "collude"]
-STRATEGIES: tuple[Strategy, ...] = (
-    "flip",
-    "random",
-    "always-valid",
-    "abstain",
-    "copycat",
-    "collude",
-)
+#: Every voting behaviour of `auditors.adversaries` but honest (no attack) and absent.
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 #: `oracle:P`: auditors that answer from the records' labels, right with probability P (a
 #: labelled simulation, `auditors.oracle`, isolating the protocol from judge quality).
 AUDITOR_KINDS = ("tier1", "tier1+llm", "oracle:P")
