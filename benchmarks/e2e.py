@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from machine import cpu_model  # benchmarks/ is sys.path[0] when run as a script
+from machine import cpu_model, host_speed  # benchmarks/ is sys.path[0] as a script
 
 from devnet.finality import FinalityWatcher
 from devnet.network import Network, start_network, stop_network
@@ -475,6 +475,7 @@ def format_table(configs: dict[str, dict[str, Any]]) -> str:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    speed_before = host_speed()
     with contextlib.ExitStack() as stack:
         if args.workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trust-e2e-")))
@@ -493,6 +494,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "targets": compute_targets(configs["product"]),
         "cpu_count": os.cpu_count(),
         "cpu": cpu_model(),
+        # The same figures on a host twice as fast are not the code's doing: compare runs of
+        # different days only after dividing by this.
+        "host_speed_rounds_per_s": {"before": speed_before, "after": host_speed()},
         "python": platform.python_version(),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -524,6 +528,8 @@ def main(argv: Sequence[str]) -> int:
         f">= {TARGET_SEGMENTS_PER_S:g} seg/s {'met' if targets['throughput_met'] else 'NOT met'}; "
         f"RSS <= {TARGET_RSS_MIB:g} MiB/node {'met' if targets['rss_met'] else 'NOT met'}"
     )
+    speed = figures["host_speed_rounds_per_s"]
+    print(f"host speed (machine.host_speed): {speed['before']} before, {speed['after']} after")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
     print(f"written {args.output}")

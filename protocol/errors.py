@@ -31,6 +31,11 @@ class SortitionError(ProtocolError):
     """Sortition inputs are out of range (stake too large for the on-chain arithmetic, k < 1)."""
 
 
+class NoStakeError(SortitionError):
+    """No auditor tier holds any stake, so nothing can be assigned (the Ledger reverts the same
+    submission with NoStakedAuditors). A state of the chain, not a fault of the trace."""
+
+
 class VoteError(ProtocolError):
     """A commit or reveal is inconsistent: bad signature, reveal not matching its commit, ..."""
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from fractions import Fraction
 
 from protocol.encoding import abi_address, abi_bytes32, abi_uint, keccak, keccak_hex
-from protocol.errors import EncodingError, SortitionError
+from protocol.errors import EncodingError, NoStakeError, SortitionError
 from protocol.models import Auditor, Hdag, Level, Tier
 from protocol.params import (
     BASIS_POINTS,
@@ -104,7 +104,7 @@ def compute_segment_tier(level: Level, tier_stakes: Mapping[Tier, int]) -> Tier:
     """The tier that judges a node of `level`, rerouted when the routed tier has no stake.
 
     A stakeless tier hands over to the next higher tier with stake, else the nearest lower one;
-    raises SortitionError when no tier has stake.
+    raises NoStakeError when no tier has stake.
     """
     routed = _ROUTED_TIER.get(level)
     if routed is None:
@@ -115,7 +115,7 @@ def compute_segment_tier(level: Level, tier_stakes: Mapping[Tier, int]) -> Tier:
     lower = [tier for tier in Tier if tier < routed and tier_stakes.get(tier, 0) > 0]
     if lower:
         return lower[-1]
-    raise SortitionError("no auditor tier has any stake")
+    raise NoStakeError("no auditor tier has any stake")
 
 
 def compute_committee(

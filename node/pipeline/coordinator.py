@@ -32,6 +32,7 @@ from node.sealing import seal_bundle
 from node.store import IllegalTransitionError, Store, TraceRecord, TraceState
 from protocol.gossip import Phase
 from protocol.hdag import build_hdag
+from protocol.errors import NoStakeError
 from protocol.layout import compute_segment_layout
 from protocol.messages import (
     MAX_BUNDLE_ITEMS,
@@ -41,7 +42,8 @@ from protocol.messages import (
     TraceAnnouncement,
     sign_envelope,
 )
-from protocol.models import Hdag, Segment, Trace
+from protocol.models import Auditor, Hdag, Segment, Trace
+from protocol.params import ProtocolParams
 from protocol.rounds import is_reveal_complete
 from protocol.segments import build_segments
 from protocol.sortition import compute_trace_committee_size
@@ -69,6 +71,21 @@ class Prepared:
 
 def _clock_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def compute_submission_committee_size(
+    hdag: Hdag, snapshot: Sequence[Auditor], params: ProtocolParams
+) -> int:
+    """The k a submission of `hdag` asks for; ChainError (the trace waits) when nobody has stake.
+
+    With every auditor slashed or unbonded the Ledger would revert the submission with
+    NoStakedAuditors. Stake can be bonded again at any time, so the trace waits like one whose
+    chain call failed instead of failing for good (it did, under the e2e baseline's overload).
+    """
+    try:
+        return compute_trace_committee_size(hdag, snapshot, params)
+    except NoStakeError as exc:
+        raise ChainError(f"no auditor holds stake yet ({exc})") from exc
 
 
 class CoordinatorService:
@@ -203,7 +220,7 @@ class CoordinatorService:
 
     async def _committee_size(self, hdag: Hdag) -> int:
         snapshot = await self._sessions.chain.current_snapshot()
-        return compute_trace_committee_size(hdag, snapshot, self._sessions.params)
+        return compute_submission_committee_size(hdag, snapshot, self._sessions.params)
 
     async def _run_rounds(self, session: AuditSession) -> None:
         trace_id = session.trace_id

@@ -8,7 +8,7 @@ import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_hash.auto import keccak
 
-from protocol.errors import SortitionError
+from protocol.errors import NoStakeError, SortitionError
 from protocol.models import Auditor, Level, Tier
 from protocol.params import DEVNET, MAX_COMMITTEE_SIZE, MAX_STAKE_WEI
 from protocol.signing import compute_address
@@ -184,7 +184,7 @@ def test_segment_tier_routing(level: Level, stakes: dict[Tier, int], expected: T
 
 
 def test_segment_tier_without_any_stake_raises() -> None:
-    with pytest.raises(SortitionError, match="no auditor tier"):
+    with pytest.raises(NoStakeError, match="no auditor tier"):
         compute_segment_tier(Level.STEP, {Tier.CHECKER: 0, Tier.LLM: 0, Tier.HUMAN: 0})
 
 
