@@ -32,6 +32,7 @@ install .[bench]`, which `make bench` runs).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import json
 import random
@@ -46,6 +47,8 @@ import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws wi
 from common import DATA, RESULTS_DIR, stamp, write_result
 from segmentation import predict_hdag
 
+from auditors.checkers import Tier1Checker
+from auditors.tiers import TieredJudge
 from devnet.deployment import DEFAULT_STAKES_ETH
 from devnet.evaluation import EvalOptions, run_evaluation
 from devnet.evaluation.metrics import compute_first_error_scores
@@ -58,9 +61,14 @@ from devnet.evaluation.prediction import (
     predict_single_auditor,
 )
 from devnet.evaluation.runner import load_eval_records, parse_oracle_accuracy
+from node.config import LlmJudgeSettings
+from node.llm.judge import open_llm_judge
 from node.termination import run_until_terminated
+from protocol.consensus import compute_first_error
 from protocol.hdag import build_hdag
-from protocol.models import Auditor, Tier
+from protocol.models import Auditor, SegmentVerdict, Tier, Vote
+from protocol.segments import build_segments
+from protocol.sortition import compute_segment_tier
 
 RESULTS = RESULTS_DIR / "sweep.json"
 DEFAULT_RECORDS = DATA / "processbench-gsm8k.jsonl"
@@ -107,10 +115,65 @@ def measure_single_judge(records: Path, limit: int | None) -> dict[str, float | 
     return _rounded(compute_first_error_scores(predicted, [r.label for r in loaded]))
 
 
-def compute_baselines(
-    records: Path, limit: int, accuracy: float | None, adversaries: Sequence[int], strategy: str
+async def measure_single_tiered_judge(records: Path, limit: int | None) -> dict[str, float | None]:
+    """One node's tier-1 checker and local LLM (`tier1+llm`) alone on every segment, in process.
+
+    Segments are routed as on the devnet (checker and LLM tiers staked, no human tier), and each
+    is offered to the checker first, then to the LLM if its tier allows, as a node does
+    (`auditors.tiers.TieredJudge`); a segment judged INVALID counts, as in `segmentation.py`.
+    """
+    loaded = load_eval_records(records, limit)
+    tier_stakes = {Tier.CHECKER: 1, Tier.LLM: 1}
+    predicted = []
+    with tempfile.TemporaryDirectory(prefix="trust-sweep-llm-") as log_dir:
+        async with open_llm_judge(LlmJudgeSettings(endpoint="local"), Path(log_dir)) as llm:
+            if llm is None:  # endpoint "local" always gives one; this narrows the type
+                raise RuntimeError("the local LLM backend gave no evaluator")
+            judge = TieredJudge({Tier.CHECKER: Tier1Checker(), Tier.LLM: llm})
+            for record in loaded:
+                hdag = build_hdag(record.trace)
+                tiers = [compute_segment_tier(node.level, tier_stakes) for node in hdag.nodes]
+                segments = build_segments(record.trace, hdag, tiers)
+                judgements = await asyncio.gather(*(judge.judge(seg) for seg in segments))
+                invalid = {
+                    seg.index: SegmentVerdict.INVALID
+                    for seg, judgement in zip(segments, judgements, strict=True)
+                    if judgement.vote is Vote.INVALID
+                }
+                predicted.append(compute_first_error(hdag, invalid))
+    return _rounded(compute_first_error_scores(predicted, [r.label for r in loaded]))
+
+
+#: The tier1+llm single judge's figures per (records, limit): minutes of LLM calls, computed
+#: once per sweep rather than once per point.
+_TIERED_BASELINES: dict[tuple[Path, int | None], dict[str, float | None]] = {}
+
+
+async def single_tiered_judge(records: Path, limit: int | None) -> dict[str, float | None]:
+    key = (records, limit)
+    if key not in _TIERED_BASELINES:
+        _TIERED_BASELINES[key] = await measure_single_tiered_judge(records, limit)
+    return _TIERED_BASELINES[key]
+
+
+async def compute_baselines(
+    records: Path,
+    limit: int,
+    auditors: str,
+    accuracy: float | None,
+    adversaries: Sequence[int],
+    strategy: str,
 ) -> dict[str, Any]:
     """The prediction and the single-auditor baseline, on the measured records and the file."""
+    if auditors == "tier1+llm":
+        # The whole file's figure would cost an hour of LLM calls on two cores: measured
+        # records only.
+        return {
+            "predicted": None,
+            "predicted_all_records": None,
+            "single_auditor": await single_tiered_judge(records, limit),
+            "single_auditor_all_records": None,
+        }
     if accuracy is None:
         return {
             "predicted": None,
@@ -161,7 +224,7 @@ async def measure_point(
         "final": metrics["final"],
         "records": metrics["records"],
         "wall_s": round(time.perf_counter() - started, 1),
-        **compute_baselines(records, limit, accuracy, adversaries, strategy),
+        **await compute_baselines(records, limit, auditors, accuracy, adversaries, strategy),
     }
     print(json.dumps(point), flush=True)
     return point
