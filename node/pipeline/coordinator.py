@@ -30,9 +30,9 @@ from node.pipeline.session import AuditSession
 from node.pipeline.sessions import Sessions
 from node.sealing import seal_bundle
 from node.store import IllegalTransitionError, Store, TraceRecord, TraceState
+from protocol.errors import NoStakeError
 from protocol.gossip import Phase
 from protocol.hdag import build_hdag
-from protocol.errors import NoStakeError
 from protocol.layout import compute_segment_layout
 from protocol.messages import (
     MAX_BUNDLE_ITEMS,
