@@ -4,8 +4,8 @@ Everything that decides a verdict uses integer arithmetic only, so `Ledger.final
 recompute it bit for bit: quorum `revealed * quorumDen >= assigned * quorumNum`, supermajority
 `side * supermajorityDen >= revealed * supermajorityNum`. Round 0 audits every segment; a segment
 left UNRESOLVED escalates once (round 1, `MAX_ROUNDS == 2`) to a higher tier or a doubled
-committee (less the round-0 members that did not vote VALID or INVALID on it), and its final
-verdict is its last round's verdict.
+committee (less the round-0 members that did not vote VALID or INVALID on it, whose round-0
+abstentions stand in round 1's tally), and its final verdict is its last round's verdict.
 
 Callers check signatures and commit openings (`protocol.votes`) before tallying: this module
 trusts that every reveal it receives is authentic.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from protocol.errors import ConsensusError, SortitionError
 from protocol.models import (
@@ -280,12 +280,13 @@ def _drop_round_zero_non_voters(
 
     A doubled committee is drawn from the round-0 tier and contains the round-0 committee (the
     draw is monotone in k). A member that abstained said it could not judge the segment; one
-    that did not reveal is likely gone. Asked again at the same tier, either would only weigh
-    on the quorum, and an abstainer would vote with round 0's reveals public: a copycat
-    abstained in round 0 at no cost and copied them in round 1 (98% of its copied votes over
-    200 traces, `benchmarks/profitability.py`). A segment escalated to the next tier is judged
-    there by whoever holds that tier, round-0 members included: an auditor whose checkers
-    abstained may still judge it as a human.
+    that did not reveal is likely gone. Neither is asked again at the same tier: an abstainer
+    would vote with round 0's reveals public (a copycat abstained in round 0 at no cost and
+    copied them in round 1: 98% of its copied votes over 200 traces,
+    `benchmarks/profitability.py`). The abstainer's word stands, though: its stake counts in
+    round 1 as ABSTAIN (`_carry_round_zero_abstentions`). A segment escalated to the next tier
+    is judged there by whoever holds that tier, round-0 members included: an auditor whose
+    checkers abstained may still judge it as a human.
     """
     voted = {
         (reveal.auditor, entry.segment)
@@ -304,6 +305,35 @@ def _drop_round_zero_non_voters(
         segment: {a: stake for a, stake in committee.items() if stays(a, segment)}
         for segment, committee in drawn1.items()
     }
+
+
+def _carry_round_zero_abstentions(
+    tallies1: Mapping[int, SegmentTally],
+    tallies0: Mapping[int, SegmentTally],
+    escalations: Mapping[int, Escalation],
+) -> dict[int, SegmentTally]:
+    """Round 1's tallies with each doubled segment's round-0 ABSTAIN stake added, as assigned
+    stake that abstained.
+
+    A round-0 member that abstained is not asked again (`_drop_round_zero_non_voters`: a copycat
+    would copy round 0's reveals), but what it said stands. Dropping its stake as well took away
+    a brake: with the tier-1 checkers, which abstain on most segments, a colluding bloc holding
+    20% of the stake then decided the doubled committees the honest abstentions had held back,
+    and F1 on Dyck records fell from 88.9 to 42.1 (`benchmarks/sweep.py --auditors tier1`). Every
+    round-0 member is in the doubled draw (it is monotone in k), so the round-0 abstain stake is
+    exactly what the dropped abstainers hold.
+    """
+    carried = dict(tallies1)
+    for segment, tally in tallies1.items():
+        abstained = tallies0[segment].abstain_stake
+        if escalations[segment].committee_multiplier == 1 or abstained == 0:
+            continue
+        carried[segment] = replace(
+            tally,
+            assigned_stake=tally.assigned_stake + abstained,
+            abstain_stake=tally.abstain_stake + abstained,
+        )
+    return carried
 
 
 def compute_round_assignments(
@@ -359,7 +389,9 @@ def compute_audit_outcome(
     all_reveals = tuple(reveals)
     _validate_audit_inputs(segment_tiers, k, auditors, all_reveals, hdag)
     rounds = _compute_rounds(seed, segment_tiers, k, auditors, all_reveals, params)
-    tallies1 = compute_tallies(1, rounds.assign1, all_reveals)
+    tallies1 = _carry_round_zero_abstentions(
+        compute_tallies(1, rounds.assign1, all_reveals), rounds.tallies0, rounds.escalations
+    )
     verdicts = rounds.verdicts0 | {
         seg: compute_segment_verdict(tally, params) for seg, tally in tallies1.items()
     }

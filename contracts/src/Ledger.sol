@@ -410,6 +410,19 @@ contract Ledger is Disputes {
         }
     }
 
+    /// @dev Round 0's ABSTAIN stake on a segment escalated to a doubled committee, which counts
+    /// in round 1's tally: the round-0 members that abstained are not asked again (a copycat
+    /// would copy round 0's reveals) but their abstentions stand, as a brake on a bloc that
+    /// votes where honest judges cannot (protocol.consensus._carry_round_zero_abstentions).
+    function _carriedAbstentions(Context memory ctx, uint256 segment)
+        private
+        pure
+        returns (uint256 abstain)
+    {
+        if (_loadRoute(ctx.route, segment) & _DOUBLED == 0) return 0;
+        (abstain,,,) = _loadTally(ctx.sums0, segment);
+    }
+
     /// @dev Round-1 verdicts of escalated segments, then the trace verdict and first error.
     function _decide(Context memory ctx, bytes calldata segmentLayout)
         private
@@ -424,6 +437,7 @@ contract Ledger is Disputes {
             if (_loadRoute(route, segment) & _ESCALATED != 0) {
                 (uint256 abstain, uint256 valid, uint256 invalid, uint256 absent) =
                     _loadTally(ctx.sums1, segment);
+                abstain += _carriedAbstentions(ctx, segment);
                 _orRoute(
                     route, segment, Consensus.segmentVerdict(abstain, valid, invalid, absent)
                 );

@@ -268,6 +268,35 @@ contract LedgerTest is Fixture {
         vm.assertEq(uint256(verdict), uint256(ILedger.TraceVerdict.FLAWED), "verdict");
     }
 
+    function testRoundZeroAbstentionsStandInADoubledRoundOne() public {
+        bytes memory segmentLayout = _stepsLayout(1);
+        _submit(TRACE, 5, segmentLayout);
+        // Step 1 in round 0: auditor 1 VALID, 2 INVALID, 3-4 ABSTAIN, 5 absent. No tier above
+        // the LLM holds stake, so the committee doubles: auditors 1-2 judge again, and the two
+        // abstentions count in round 1's tally without being asked again.
+        ILedger.SignedReveal[] memory round0 = new ILedger.SignedReveal[](4);
+        round0[0] = _reveal(1, TRACE, 0, _votesRange(1, 1, VALID));
+        round0[1] = _reveal(2, TRACE, 0, _votesRange(1, 1, INVALID));
+        round0[2] = _reveal(3, TRACE, 0, _votesRange(1, 1, ABSTAIN));
+        round0[3] = _reveal(4, TRACE, 0, _votesRange(1, 1, ABSTAIN));
+        _sortReveals(round0);
+        // Auditor 1 alone votes INVALID in round 1 and auditor 2 stays silent: 1 of 3 revealed
+        // stakes (the carried abstentions included) is short of two thirds. Without the carry it
+        // would be 1 of 1, and one member would decide what round 0 could not.
+        ILedger.Absence[] memory silent = new ILedger.Absence[](1);
+        silent[0] = ILedger.Absence({auditor: _auditor(2), round: 1, segments: new uint32[](1)});
+        silent[0].segments[0] = 1;
+        ledger.finalize(
+            TRACE,
+            segmentLayout,
+            _then(round0, _one(_reveal(1, TRACE, 1, _votesRange(1, 1, INVALID)))),
+            silent
+        );
+        (ILedger.TraceVerdict verdict,, bytes memory segments) = _verdict(TRACE);
+        vm.assertEq(uint256(uint8(segments[1])), 0, "UNRESOLVED: the abstentions held it back");
+        vm.assertEq(uint256(verdict), uint256(ILedger.TraceVerdict.INCONCLUSIVE), "verdict");
+    }
+
     function testARoundZeroAbstainerJudgesAtTheNextTier() public {
         _register(6, LLM | HUMAN, STAKE); // checkers abstained: it may answer as a human
         bytes memory segmentLayout = _stepsLayout(1); // goal -> HUMAN, step -> LLM

@@ -90,6 +90,11 @@ def _assert_parity(chain: Chain, audit: DirectAudit) -> None:
         for segment, escalation in outcome.escalations.items()
         if escalation.committee_multiplier == 2  # the doubled draw holds all of round 0
     )
+    COVERAGE["abstention carried to round 1"] += any(
+        outcome.tallies[0][segment].abstain_stake > 0
+        for segment, escalation in outcome.escalations.items()
+        if escalation.committee_multiplier == 2
+    )
     assert verdict.verdict is outcome.trace_verdict
     assert verdict.first_error == outcome.first_error
     expected_segments = [outcome.verdicts[i] for i in range(len(audit.hdag.nodes))]
@@ -268,6 +273,7 @@ def test_generated_audits_covered_every_outcome() -> None:
         "slashed",
         "absent",
         "dropped from round 1",
+        "abstention carried to round 1",
     ):
         assert COVERAGE[seen] > 0, f"no generated audit was {seen}: {dict(COVERAGE)}"
 

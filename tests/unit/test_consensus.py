@@ -422,6 +422,43 @@ def test_round_one_keeps_only_the_round_zero_members_that_voted() -> None:
     assert o1 not in outcome.escalations
 
 
+def test_round_zero_abstentions_stand_in_a_doubled_round_one() -> None:
+    """ADDRESSES[3] abstained on step 2 in round 0: it is not asked again, but its stake counts
+    in round 1 as ABSTAIN, so one member voting while the other stays silent cannot decide."""
+    auditors = _auditors()
+    step2 = INDEX[STEP2.id]
+    reveals = _honest_round0()
+    llm_votes = {i: Vote.VALID for i in _indices(Level.STEP) + _indices(Level.TACTIC)}
+    reveals[1] = _reveal(ADDRESSES[2], 0, llm_votes | {step2: Vote.INVALID})
+    reveals[2] = _reveal(ADDRESSES[3], 0, llm_votes | {step2: Vote.ABSTAIN})
+    tiers = _segment_tiers(auditors)
+    lone = [*reveals, _reveal(ADDRESSES[1], 1, {step2: Vote.INVALID})]
+    outcome = compute_audit_outcome(SEED, tiers, 3, auditors, lone, DEVNET, HDAG)
+    assert ADDRESSES[3] not in outcome.assignments[(1, step2)]
+    assert outcome.tallies[1][step2] == SegmentTally(
+        step2, 1, 300, invalid_stake=100, abstain_stake=100, invalid_votes=1
+    )
+    assert outcome.verdicts[step2] == OPEN  # 100 of 200 revealed; without the carry, 100 of 100
+    both = [*reveals, *(_reveal(ADDRESSES[a], 1, {step2: Vote.INVALID}) for a in (1, 2))]
+    outcome = compute_audit_outcome(SEED, tiers, 3, auditors, both, DEVNET, HDAG)
+    assert outcome.verdicts[step2] == BAD  # 200 of 300: two thirds
+
+
+def test_abstentions_are_not_carried_to_the_next_tier() -> None:
+    """O1 escalates up a tier: the LLM tier judges it afresh, the checker's abstention stays
+    in round 0 (the same auditors are not the same judges there)."""
+    auditors = _auditors()
+    o1 = INDEX[O1.id]
+    reveals = _honest_round0()
+    reveals[-1] = _reveal(ADDRESSES[0], 0, {o1: Vote.ABSTAIN, INDEX[O2.id]: Vote.VALID})
+    reveals += [_reveal(ADDRESSES[a], 1, {o1: Vote.VALID}) for a in (1, 2, 3)]
+    outcome = compute_audit_outcome(
+        SEED, _segment_tiers(auditors), 3, auditors, reveals, DEVNET, HDAG
+    )
+    assert outcome.escalations[o1] == Escalation(Tier.LLM, 1)
+    assert outcome.tallies[1][o1] == SegmentTally(o1, 1, 300, valid_stake=300, valid_votes=3)
+
+
 def test_audit_rejects_inconsistent_inputs() -> None:
     auditors = _auditors()
     tiers = _segment_tiers(auditors)
