@@ -238,12 +238,8 @@ contract LedgerTest is Fixture {
         _submit(TRACE, 5, segmentLayout);
         // Step 1 in round 0: auditors 1-2 VALID, 3 INVALID, 4 ABSTAIN, 5 absent. Unresolved and
         // mostly not abstaining: the doubled committee (all five) less auditors 4 and 5.
-        ILedger.SignedReveal[] memory round0 = new ILedger.SignedReveal[](4);
-        round0[0] = _reveal(1, TRACE, 0, _votesRange(1, 1, VALID));
-        round0[1] = _reveal(2, TRACE, 0, _votesRange(1, 1, VALID));
-        round0[2] = _reveal(3, TRACE, 0, _votesRange(1, 1, INVALID));
-        round0[3] = _reveal(4, TRACE, 0, _votesRange(1, 1, ABSTAIN));
-        _sortReveals(round0);
+        ILedger.SignedReveal[] memory round0 =
+            _roundZeroOnStepOne([VALID, VALID, INVALID, ABSTAIN]);
         for (uint256 who = 4; who <= 5; ++who) {
             ILedger.SignedReveal[] memory copied =
                 _then(round0, _one(_reveal(who, TRACE, 1, _votesRange(1, 1, INVALID))));
@@ -274,12 +270,8 @@ contract LedgerTest is Fixture {
         // Step 1 in round 0: auditor 1 VALID, 2 INVALID, 3-4 ABSTAIN, 5 absent. No tier above
         // the LLM holds stake, so the committee doubles: auditors 1-2 judge again, and the two
         // abstentions count in round 1's tally without being asked again.
-        ILedger.SignedReveal[] memory round0 = new ILedger.SignedReveal[](4);
-        round0[0] = _reveal(1, TRACE, 0, _votesRange(1, 1, VALID));
-        round0[1] = _reveal(2, TRACE, 0, _votesRange(1, 1, INVALID));
-        round0[2] = _reveal(3, TRACE, 0, _votesRange(1, 1, ABSTAIN));
-        round0[3] = _reveal(4, TRACE, 0, _votesRange(1, 1, ABSTAIN));
-        _sortReveals(round0);
+        ILedger.SignedReveal[] memory round0 =
+            _roundZeroOnStepOne([VALID, INVALID, ABSTAIN, ABSTAIN]);
         // Auditor 1 alone votes INVALID in round 1 and auditor 2 stays silent: 1 of 3 revealed
         // stakes (the carried abstentions included) is short of two thirds. Without the carry it
         // would be 1 of 1, and one member would decide what round 0 could not.
@@ -315,6 +307,19 @@ contract LedgerTest is Fixture {
         (ILedger.TraceVerdict verdict,, bytes memory segments) = _verdict(TRACE);
         vm.assertEq(segments, hex"0102", "the human decided the step in round 1");
         vm.assertEq(uint256(verdict), uint256(ILedger.TraceVerdict.FLAWED), "verdict");
+    }
+
+    /// @dev Round-0 reveals of auditors 1-4 on step 1 alone (auditor 5 silent), sorted.
+    function _roundZeroOnStepOne(uint8[4] memory votes)
+        private
+        view
+        returns (ILedger.SignedReveal[] memory round0)
+    {
+        round0 = new ILedger.SignedReveal[](4);
+        for (uint256 a = 0; a < 4; ++a) {
+            round0[a] = _reveal(a + 1, TRACE, 0, _votesRange(1, 1, votes[a]));
+        }
+        _sortReveals(round0);
     }
 
     function _then(ILedger.SignedReveal[] memory first, ILedger.SignedReveal[] memory second)
