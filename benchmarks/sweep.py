@@ -25,8 +25,9 @@ the few measured records cannot speak. `random` and `copycat` adversaries are me
 their votes are not independent oracle draws. With `tier1` there is no prediction (the
 checkers' votes are deterministic and abstain on most segments, not independent draws) and the
 single-auditor baseline is measured instead: one tier-1 judge on the same records in process,
-as in `segmentation.py`. Writes the JSON and a PNG plot beside it (matplotlib, from `pip
-install .[bench]`, which `make bench` runs).
+as in `segmentation.py`; with `tier1+llm` (every node also runs the local SmolLM2 judge), one
+node's checker and LLM in process, on the measured records only. Writes the JSON and a PNG
+plot beside it (matplotlib, from `pip install .[bench]`, which `make bench` runs).
 """
 
 from __future__ import annotations
