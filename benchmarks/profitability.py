@@ -5,7 +5,7 @@ right.
 Run from the repository root:
 `python benchmarks/profitability.py [--traces 1000] [--honest oracle:0.9 tier1]
 [--strategies lazy always-wrong colluding] [--fractions 0 0.1 0.2 0.3 0.4] [--canary-rates 0]
-[--restake-every 0] [--resume] [--out ...json]`.
+[--restake-every 0] [--round-zero sealed|public] [--resume] [--out ...json]`.
 
 Every cell (honest judge, adversary strategy, adversarial stake fraction) is a fresh Anvil with
 the real contracts and nine registered auditors holding 100 ETH (eight of 10 ETH and one of
@@ -21,8 +21,9 @@ here is the contract's economics, not the network), each through the judge its c
 - colluding: `collude`, a bloc voting the honest judge's answer except on the half of the
   segments its shared secret picks, where every member votes the wrong answer;
 - copycat: `copycat`, the majority of the other auditors' votes it can read when it votes
-  (none in round 0, where it abstains; round 0's reveals in an escalation round), the
-  strategy commit-reveal should leave nothing: what the leak of escalation rounds pays;
+  (none: round-0 reveals stay sealed to the submitter until round 1's commits close, so it
+  falls back to its `copycat_fallback`; with `--round-zero public`, round 0's reveals in an
+  escalation round, which is what that leak paid before the nodes sealed them);
 - abstaining: `abstain`, ABSTAIN on everything (a free rider: it reveals, so it is never
   counted absent, and it judges nothing).
 
@@ -124,6 +125,9 @@ class Cell:
     canary_rate: float = 0.0
     #: Every auditor restakes its rewards after each this many user traces (0: never).
     restake_every: int = 0
+    #: "sealed": round-0 reveals reach nobody before round 1 votes, as on the nodes; "public":
+    #: round 1 votes with them in view, as the protocol had it until 2026-12-04 (the baseline).
+    round_zero: str = "sealed"
 
     def key(self, traces: int) -> tuple[Any, ...]:
         """What identifies a measured cell in a result file (with its number of traces)."""
@@ -133,6 +137,7 @@ class Cell:
             self.fraction,
             self.canary_rate,
             self.restake_every,
+            self.round_zero,
             traces,
         )
 
@@ -283,7 +288,15 @@ async def _audit_on_chain(cell: Cell, traces: Sequence[Trace], rpc_url: str) -> 
             layouts[compute_trace_id(trace)] = compute_segment_layout(hdag)
             k = compute_trace_committee_size(hdag, snapshot, DEVNET)
             audit = await run_direct_audit(
-                ledger, deployer, keys, trace, k, rule, fee, on_round=public.update
+                ledger,
+                deployer,
+                keys,
+                trace,
+                k,
+                rule,
+                fee,
+                on_round=public.update,
+                sealed_round_zero=cell.round_zero == "sealed",
             )
             if not is_canary:
                 found = _first_error(audit.verdict.verdict, audit.verdict.first_error)
@@ -298,6 +311,7 @@ async def _audit_on_chain(cell: Cell, traces: Sequence[Trace], rpc_url: str) -> 
     return _summarise(cell, traces, fee, sum(trajectory.outcomes), profits, log) | {
         "canary_rate": cell.canary_rate,
         "restake_every": cell.restake_every,
+        "round_zero": cell.round_zero,
         "canaries": len(stream) - len(traces),
         "windows": trajectory.windows,
         "wall_s": round(time.perf_counter() - started, 1),
@@ -422,9 +436,9 @@ def plan_cells(args: argparse.Namespace) -> list[Cell]:
     cells = []
     for honest in args.honest:
         for rate in args.canary_rates:
-            cells.append(Cell(honest, "none", 0.0, rate, args.restake_every))
+            cells.append(Cell(honest, "none", 0.0, rate, args.restake_every, args.round_zero))
             cells += [
-                Cell(honest, strategy, fraction, rate, args.restake_every)
+                Cell(honest, strategy, fraction, rate, args.restake_every, args.round_zero)
                 for strategy in args.strategies
                 for fraction in args.fractions
                 if fraction > 0
@@ -434,13 +448,15 @@ def plan_cells(args: argparse.Namespace) -> list[Cell]:
 
 def compute_cell_key(point: dict[str, Any]) -> tuple[Any, ...]:
     """What identifies a measured cell in a result file (same judge, adversary, share, canary
-    rate and number of traces: the same measurement)."""
+    rate, restaking, round-0 privacy and number of traces: the same measurement). Files from
+    before sealed round-0 reveals have no `round_zero`: theirs was public."""
     cell = Cell(
         point["honest"],
         point["strategy"],
         point["fraction"],
         point.get("canary_rate", 0.0),
         point.get("restake_every", 0),
+        point.get("round_zero", "public"),
     )
     return cell.key(point["traces"])
 
@@ -564,6 +580,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         type=int,
         default=0,
         help="every auditor restakes its rewards after each N user traces (default 0: never)",
+    )
+    parser.add_argument(
+        "--round-zero",
+        choices=("sealed", "public"),
+        default="sealed",
+        help="public: round 1 votes with round 0's reveals in view (the pre-sealing baseline)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--replot", action="store_true", help="only redraw the PNG from --out")

@@ -1,4 +1,5 @@
-"""Segment encryption: each segment is sealed to one auditor's registered X25519 key.
+"""Segment and reveal encryption: each segment is sealed to one auditor's registered X25519 key,
+each round-0 reveal to the trace's submitter's.
 
 Construction (per sealed item): an ephemeral X25519 key agrees a secret with the recipient's key;
 HKDF-SHA256 turns it into a 32-byte ChaCha20-Poly1305 key, with salt = ephemeral public ||
@@ -8,8 +9,9 @@ ciphertext opens only for its trace, its segment index and its recipient:
     header = b"trust/segment/v1" || trace_id (32 bytes) || index (4 bytes, big-endian)
              || recipient address (20 bytes)
 
-The plaintext is the canonical JSON of the `Segment`. The module does no I/O; randomness (the
-ephemeral key and nonce) comes from the OS unless a test injects it.
+The plaintext is the canonical JSON of the `Segment`. A round-0 reveal is sealed the same way
+under `b"trust/reveal/v1" || trace_id || auditor || recipient`. The module does no I/O;
+randomness (the ephemeral key and nonce) comes from the OS unless a test injects it.
 """
 
 from __future__ import annotations
@@ -30,15 +32,18 @@ from protocol.encoding import canonical_json, from_hex, to_hex
 from protocol.messages import (
     MAX_BUNDLE_ITEMS,
     MAX_GOSSIP_MESSAGE_BYTES,
+    MAX_SEALED_REVEAL_BYTES,
     MAX_SEGMENT_CIPHERTEXT_BYTES,
     EncryptedSegment,
+    SealedReveal,
     SegmentBundle,
     sign_envelope,
 )
-from protocol.models import Segment
+from protocol.models import PlannedEscalation, Reveal, Segment
 from protocol.signing import compute_address
 
 SEALING_DOMAIN = b"trust/segment/v1"
+REVEAL_SEALING_DOMAIN = b"trust/reveal/v1"
 #: Poly1305 tag appended to every ciphertext.
 TAG_BYTES = 16
 NONCE_BYTES = 12
@@ -145,13 +150,14 @@ def seal_bundle(
     sender_key: str,
     *,
     basis: Sequence[str] = (),
+    plan: Sequence[PlannedEscalation] = (),
     max_items: int = MAX_BUNDLE_ITEMS,
 ) -> list[SegmentBundle]:
     """Seal every segment to its recipient and pack the items into signed bundles.
 
     Recipients go in address order, each one's segments in the given order. Each bundle holds at
     most `max_items` items (1 disables batching, for baselines) and encodes to at most
-    `MAX_GOSSIP_MESSAGE_BYTES`; every bundle names `basis` (round 1). Raises
+    `MAX_GOSSIP_MESSAGE_BYTES`; every bundle names `basis` and `plan` (round 1). Raises
     SealingError for a segment of another trace; no segments at all gives an empty list.
     """
     items: list[EncryptedSegment] = []
@@ -170,12 +176,92 @@ def seal_bundle(
                 sender=sender,
                 items=tuple(chunk),
                 basis=tuple(basis),
+                plan=tuple(plan),
                 signature=_PLACEHOLDER_SIGNATURE,
             ),
             sender_key,
         )
-        for chunk in _chunk_items(trace_id, round_, sender, items, tuple(basis), max_items)
+        for chunk in _chunk_items(
+            trace_id, round_, sender, items, (tuple(basis), tuple(plan)), max_items
+        )
     ]
+
+
+def seal_reveal(
+    reveal: Reveal,
+    recipient: str,
+    recipient_x25519_public: bytes,
+    auditor_key: str,
+) -> SealedReveal:
+    """A round-0 reveal sealed to the trace's submitter `recipient` and signed by its auditor.
+
+    Same construction as a segment's, under the header `compute_reveal_header`. Raises
+    SealingError for a reveal of another round, one too large to seal, a key that is not the
+    reveal's auditor's, or a malformed address or key.
+    """
+    if reveal.round != 0:
+        raise SealingError(f"only round-0 reveals are sealed, not round {reveal.round}")
+    if compute_address(auditor_key) != reveal.auditor:
+        raise SealingError("the signing key is not the reveal's auditor's")
+    plaintext = canonical_json(reveal.model_dump(mode="json"))
+    if len(plaintext) + TAG_BYTES > MAX_SEALED_REVEAL_BYTES:
+        raise SealingError(f"reveal encodes to {len(plaintext)} bytes, too large to seal")
+    header = compute_reveal_header(reveal.trace_id, reveal.auditor, recipient)
+    nonce = os.urandom(NONCE_BYTES)
+    ephemeral = X25519PrivateKey.generate()
+    ephemeral_public = _public_bytes(ephemeral)
+    key = _derive_key(
+        ephemeral, recipient_x25519_public, ephemeral_public, recipient_x25519_public, header
+    )
+    sealed = SealedReveal(
+        trace_id=reveal.trace_id,
+        round=0,
+        auditor=reveal.auditor,
+        recipient=recipient,
+        ephemeral_key=to_hex(ephemeral_public),
+        nonce=to_hex(nonce),
+        ciphertext=to_hex(ChaCha20Poly1305(key).encrypt(nonce, plaintext, header)),
+        signature=_PLACEHOLDER_SIGNATURE,
+    )
+    return sign_envelope(sealed, auditor_key)
+
+
+def open_reveal(sealed: SealedReveal, identity_x25519: X25519PrivateKey, recipient: str) -> Reveal:
+    """Decrypt a reveal sealed to `recipient` (this node). Raises SealingError for another
+    recipient, a failed authentication, or a plaintext that is not a strict `Reveal` of the
+    sealed header's trace, round and auditor. The reveal's own signature and its match with the
+    commit are the gossip validator's to check, as for a reveal in clear."""
+    if sealed.recipient != recipient:
+        raise SealingError(f"reveal is sealed to {sealed.recipient}, not {recipient}")
+    header = compute_reveal_header(sealed.trace_id, sealed.auditor, recipient)
+    own_public = _public_bytes(identity_x25519)
+    ephemeral_public = from_hex(sealed.ephemeral_key)
+    key = _derive_key(identity_x25519, ephemeral_public, ephemeral_public, own_public, header)
+    try:
+        plaintext = ChaCha20Poly1305(key).decrypt(
+            from_hex(sealed.nonce), from_hex(sealed.ciphertext), header
+        )
+    except InvalidTag:
+        raise SealingError(f"reveal of {sealed.auditor}: authentication failed") from None
+    try:
+        reveal = Reveal.model_validate_json(plaintext, strict=True)
+    except ValidationError as exc:
+        raise SealingError(
+            f"reveal of {sealed.auditor}: malformed plaintext ({exc.error_count()} errors)"
+        ) from None
+    if (reveal.trace_id, reveal.round, reveal.auditor) != (sealed.trace_id, 0, sealed.auditor):
+        raise SealingError(f"reveal of {sealed.auditor}: plaintext differs from its header")
+    return reveal
+
+
+def compute_reveal_header(trace_id: str, auditor: str, recipient: str) -> bytes:
+    """A sealed reveal's HKDF info and AEAD data: domain || trace id || auditor || recipient."""
+    if not _HASH32.match(trace_id):
+        raise SealingError(f"trace id must be 32-byte lowercase hex, got {trace_id[:20]!r}")
+    for address in (auditor, recipient):
+        if not _ADDRESS.match(address):
+            raise SealingError(f"address must be lowercase hex, got {address[:20]!r}")
+    return REVEAL_SEALING_DOMAIN + from_hex(trace_id) + from_hex(auditor) + from_hex(recipient)
 
 
 def compute_header(trace_id: str, index: int, recipient: str) -> bytes:
@@ -220,7 +306,7 @@ def _chunk_items(
     round_: int,
     sender: str,
     items: Sequence[EncryptedSegment],
-    basis: tuple[str, ...],
+    basis_and_plan: tuple[tuple[str, ...], tuple[PlannedEscalation, ...]],
     max_items: int,
 ) -> Iterator[list[EncryptedSegment]]:
     """Greedy split under both limits, from exact canonical sizes (items joined by commas)."""
@@ -232,7 +318,8 @@ def _chunk_items(
         round=round_,
         sender=sender,
         items=(items[0],),
-        basis=basis,
+        basis=basis_and_plan[0],
+        plan=basis_and_plan[1],
         signature=_PLACEHOLDER_SIGNATURE,
     )
     overhead = len(canonical_json(probe.model_dump(mode="json"))) - sizes[0]

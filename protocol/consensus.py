@@ -23,6 +23,7 @@ from protocol.models import (
     Auditor,
     Hdag,
     Level,
+    PlannedEscalation,
     Reveal,
     SegmentVerdict,
     Tier,
@@ -241,7 +242,15 @@ class _Rounds:
     tallies0: dict[int, SegmentTally]
     verdicts0: dict[int, SegmentVerdict]
     escalations: dict[int, Escalation]
+    plan: tuple[PlannedEscalation, ...]
     assign1: dict[int, dict[str, int]]
+
+
+def _compute_round_zero(
+    seed: str, segment_tiers: Sequence[Tier], k: int, auditors: Sequence[Auditor]
+) -> dict[int, dict[str, int]]:
+    targets0 = {segment: (tier, k) for segment, tier in enumerate(segment_tiers)}
+    return _compute_round_assignments(seed, targets0, auditors, compute_tier_stakes(auditors))
 
 
 def _compute_rounds(
@@ -253,40 +262,34 @@ def _compute_rounds(
     params: ProtocolParams,
 ) -> _Rounds:
     tier_stakes = compute_tier_stakes(auditors)
-    targets0 = {segment: (tier, k) for segment, tier in enumerate(segment_tiers)}
-    assign0 = _compute_round_assignments(seed, targets0, auditors, tier_stakes)
+    assign0 = _compute_round_zero(seed, segment_tiers, k, auditors)
     tallies0 = compute_tallies(0, assign0, reveals)
     verdicts0 = {seg: compute_segment_verdict(tally, params) for seg, tally in tallies0.items()}
     escalations = _compute_escalation_targets(
         tallies0, verdicts0, segment_tiers, tier_stakes, params
     )
-    targets1 = {
-        seg: (esc.tier, min(k * esc.committee_multiplier, MAX_COMMITTEE_SIZE))
-        for seg, esc in escalations.items()
-    }
-    drawn1 = _compute_round_assignments(seed, targets1, auditors, tier_stakes)
-    assign1 = _drop_round_zero_non_voters(drawn1, assign0, escalations, reveals)
-    return _Rounds(assign0, tallies0, verdicts0, escalations, assign1)
+    plan = _make_plan(escalations, assign0, reveals)
+    assign1 = _draw_round_one(seed, k, auditors, plan)
+    return _Rounds(assign0, tallies0, verdicts0, escalations, plan, assign1)
 
 
-def _drop_round_zero_non_voters(
-    drawn1: Mapping[int, Mapping[str, int]],
-    assign0: Mapping[int, Mapping[str, int]],
+def _make_plan(
     escalations: Mapping[int, Escalation],
+    assign0: Mapping[int, Mapping[str, int]],
     reveals: Iterable[Reveal],
-) -> dict[int, dict[str, int]]:
-    """Round 1's committees without, on a doubled committee, the round-0 members of the
-    segment that did not vote VALID or INVALID on it in round 0.
+) -> tuple[PlannedEscalation, ...]:
+    """Round 1's plan: each escalation, and on a doubled committee the round-0 members of the
+    segment that did not vote VALID or INVALID on it in round 0 (left out of round 1).
 
     A doubled committee is drawn from the round-0 tier and contains the round-0 committee (the
     draw is monotone in k). A member that abstained said it could not judge the segment; one
     that did not reveal is likely gone. Neither is asked again at the same tier: an abstainer
-    would vote with round 0's reveals public (a copycat abstained in round 0 at no cost and
-    copied them in round 1: 98% of its copied votes over 200 traces,
-    `benchmarks/profitability.py`). The abstainer's word stands, though: its stake counts in
-    round 1 as ABSTAIN (`_carry_round_zero_abstentions`). A segment escalated to the next tier
-    is judged there by whoever holds that tier, round-0 members included: an auditor whose
-    checkers abstained may still judge it as a human.
+    would vote with round 0's votes known (a copycat abstained in round 0 at no cost and copied
+    them in round 1: 98% of its copied votes over 200 traces, `benchmarks/profitability.py`).
+    The abstainer's word stands, though: its stake counts in round 1 as ABSTAIN
+    (`_carry_round_zero_abstentions`). A segment escalated to the next tier is judged there by
+    whoever holds that tier, round-0 members included: an auditor whose checkers abstained may
+    still judge it as a human.
     """
     voted = {
         (reveal.auditor, entry.segment)
@@ -295,14 +298,36 @@ def _drop_round_zero_non_voters(
         for entry in reveal.votes
         if entry.vote != Vote.ABSTAIN
     }
+    plan = []
+    for segment, escalation in sorted(escalations.items()):
+        excluded: tuple[str, ...] = ()
+        if escalation.committee_multiplier > 1:
+            members = assign0.get(segment, {})
+            excluded = tuple(sorted(a for a in members if (a, segment) not in voted))
+        plan.append(
+            PlannedEscalation(
+                segment=segment,
+                tier=escalation.tier,
+                committee_multiplier=escalation.committee_multiplier,
+                excluded=excluded,
+            )
+        )
+    return tuple(plan)
 
-    def stays(auditor: str, segment: int) -> bool:
-        if escalations[segment].committee_multiplier == 1:
-            return True
-        return auditor not in assign0.get(segment, {}) or (auditor, segment) in voted
 
+def _draw_round_one(
+    seed: str, k: int, auditors: Sequence[Auditor], plan: Iterable[PlannedEscalation]
+) -> dict[int, dict[str, int]]:
+    """{segment: {auditor: stake}} of round 1: each planned segment's committee drawn from its
+    tier with k times its multiplier, less the auditors the plan leaves out."""
+    plan = tuple(plan)
+    targets1 = {
+        p.segment: (p.tier, min(k * p.committee_multiplier, MAX_COMMITTEE_SIZE)) for p in plan
+    }
+    drawn1 = _compute_round_assignments(seed, targets1, auditors, compute_tier_stakes(auditors))
+    excluded = {p.segment: frozenset(p.excluded) for p in plan}
     return {
-        segment: {a: stake for a, stake in committee.items() if stays(a, segment)}
+        segment: {a: stake for a, stake in committee.items() if a not in excluded[segment]}
         for segment, committee in drawn1.items()
     }
 
@@ -315,8 +340,8 @@ def _carry_round_zero_abstentions(
     """Round 1's tallies with each doubled segment's round-0 ABSTAIN stake added, as assigned
     stake that abstained.
 
-    A round-0 member that abstained is not asked again (`_drop_round_zero_non_voters`: a copycat
-    would copy round 0's reveals), but what it said stands. Dropping its stake as well took away
+    A round-0 member that abstained is not asked again (`_make_plan`: a copycat would copy
+    round 0's votes), but what it said stands. Dropping its stake as well took away
     a brake: with the tier-1 checkers, which abstain on most segments, a colluding bloc holding
     20% of the stake then decided the doubled committees the honest abstentions had held back,
     and F1 on Dyck records fell from 88.9 to 42.1 (`benchmarks/sweep.py --auditors tier1`). Every
@@ -336,6 +361,36 @@ def _carry_round_zero_abstentions(
     return carried
 
 
+def compute_round_one_plan(
+    seed: str,
+    segment_tiers: Sequence[Tier],
+    k: int,
+    auditors: Sequence[Auditor],
+    round0_reveals: Iterable[Reveal],
+    params: ProtocolParams,
+) -> tuple[PlannedEscalation, ...]:
+    """Round 1's plan (by segment) from the round-0 reveals: what the submitter declares in its
+    round-1 bundles, and what every node checks the declaration against once the reveals are
+    public. Reveals of round 1 are skipped; ConsensusError for a round-0 vote outside the drawn
+    committees."""
+    basis = tuple(reveal for reveal in round0_reveals if reveal.round == 0)
+    return _compute_rounds(seed, segment_tiers, k, auditors, basis, params).plan
+
+
+def compute_planned_assignments(
+    seed: str,
+    segment_tiers: Sequence[Tier],
+    k: int,
+    auditors: Sequence[Auditor],
+    plan: Iterable[PlannedEscalation],
+) -> dict[tuple[int, int], dict[str, int]]:
+    """(round, segment) -> {auditor: stake} for round 0 and the planned round 1, without the
+    HDAG and without any reveal: how a node that holds no round-0 reveal draws round 1."""
+    assign0 = _compute_round_zero(seed, segment_tiers, k, auditors)
+    assign1 = _draw_round_one(seed, k, auditors, plan)
+    return {(0, s): c for s, c in assign0.items()} | {(1, s): c for s, c in assign1.items()}
+
+
 def compute_round_assignments(
     seed: str,
     segment_tiers: Sequence[Tier],
@@ -346,30 +401,12 @@ def compute_round_assignments(
 ) -> dict[tuple[int, int], dict[str, int]]:
     """(round, segment) -> {auditor: stake} for both rounds, without the HDAG.
 
-    Round 1 follows from the round-0 reveals (its escalations), so every node that holds the same
-    round-0 reveals draws the same round-1 committees; reveals of round 1 are skipped. Raises
-    ConsensusError for a round-0 vote outside the drawn committees.
+    Round 1 follows from the round-0 reveals (through `compute_round_one_plan`), so every node
+    that holds the same round-0 reveals draws the same round-1 committees; reveals of round 1
+    are skipped. Raises ConsensusError for a round-0 vote outside the drawn committees.
     """
-    basis = tuple(reveal for reveal in round0_reveals if reveal.round == 0)
-    rounds = _compute_rounds(seed, segment_tiers, k, auditors, basis, params)
-    return {(0, s): c for s, c in rounds.assign0.items()} | {
-        (1, s): c for s, c in rounds.assign1.items()
-    }
-
-
-def compute_escalated_tiers(
-    seed: str,
-    segment_tiers: Sequence[Tier],
-    k: int,
-    auditors: Sequence[Auditor],
-    round0_reveals: Iterable[Reveal],
-    params: ProtocolParams,
-) -> dict[int, Tier]:
-    """segment -> the tier it escalated to, for each segment round 1 audits: the tier its
-    round-1 committee is drawn from in `compute_round_assignments` (same inputs, same rules)."""
-    basis = tuple(reveal for reveal in round0_reveals if reveal.round == 0)
-    rounds = _compute_rounds(seed, segment_tiers, k, auditors, basis, params)
-    return {segment: escalation.tier for segment, escalation in rounds.escalations.items()}
+    plan = compute_round_one_plan(seed, segment_tiers, k, auditors, round0_reveals, params)
+    return compute_planned_assignments(seed, segment_tiers, k, auditors, plan)
 
 
 def compute_audit_outcome(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
+from itertools import pairwise
 from typing import Protocol
 
 from protocol.eip712 import compute_commit_digest, compute_reveal_digest
@@ -19,12 +20,13 @@ from protocol.messages import (
     CommitMessage,
     GossipMessage,
     RevealMessage,
+    SealedRevealMessage,
     SegmentBundle,
     TraceAnnouncement,
     VoteBatch,
     compute_envelope_digest,
 )
-from protocol.models import Commit, Hash32, Reveal
+from protocol.models import Commit, Hash32, PlannedEscalation, Reveal
 from protocol.signing import recover_signer
 from protocol.votes import compute_commitment
 
@@ -77,6 +79,8 @@ class TraceOnChain:
     phase: Phase
     #: Round-0 revealers that fixed round 1's committees, once round 1 has opened.
     basis: tuple[str, ...] | None = None
+    #: The escalations round 1 was opened with (declared by the submitter), once it has.
+    plan: tuple[PlannedEscalation, ...] | None = None
 
 
 class GossipView(Protocol):
@@ -93,6 +97,8 @@ class GossipView(Protocol):
 
     def has_reveal(self, trace_id: str, round_: int, auditor: str) -> bool: ...
 
+    def has_sealed_reveal(self, trace_id: str, round_: int, auditor: str) -> bool: ...
+
     def is_assigned(self, trace_id: str, round_: int, segment: int, auditor: str) -> bool: ...
 
     def assigned_segments(self, trace_id: str, round_: int, auditor: str) -> tuple[int, ...]: ...
@@ -108,6 +114,8 @@ def validate_gossip_message(message: GossipMessage, view: GossipView) -> Verdict
         return validate_commit_message(message, view)
     if isinstance(message, VoteBatch):
         return compute_batch_verdict([validate_gossip_message(m, view) for m in message.messages()])
+    if isinstance(message, SealedRevealMessage):
+        return validate_sealed_reveal_message(message, view)
     return validate_reveal_message(message, view)
 
 
@@ -161,16 +169,35 @@ def validate_segment_bundle(message: SegmentBundle, view: GossipView) -> Verdict
     # [IGNORE] The bundle is for a round other than the current one
     if message.round != trace.round:
         return _ignore(f"bundle for round {message.round}, current round is {trace.round}")
-    # [REJECT] Round 0 has no basis; a later round's bundles all name the basis it opened with
-    if message.round == 0 and message.basis:
-        return _reject("a round-0 bundle names a basis")
-    if message.round > 0 and tuple(message.basis) != trace.basis:
-        return _reject("bundle names another basis than its round opened with")
+    # [REJECT] Round 0 has no basis or plan; a later round's bundles all name the basis and the
+    # plan it opened with
+    if message.round == 0 and (message.basis or message.plan):
+        return _reject("a round-0 bundle names a basis or a plan")
+    if message.round > 0 and (tuple(message.basis), tuple(message.plan)) != (
+        trace.basis,
+        trace.plan,
+    ):
+        return _reject("bundle names another basis or plan than its round opened with")
     for item in message.items:
         verdict = _validate_sealed_segment(item.index, item.recipient, trace, view)
         if not verdict.accepted:
             return verdict
     return ACCEPT
+
+
+def check_round_one_plan(
+    plan: Sequence[PlannedEscalation], basis: Sequence[str], segment_count: int
+) -> str | None:
+    """Why a round-1 bundle's plan and basis cannot open round 1, or None: a node checks this
+    before drawing committees from them (the submitter signed them, but may be faulty)."""
+    segments = [p.segment for p in plan]
+    if any(a >= b for a, b in pairwise(segments)):
+        return "plan segments are not ascending and distinct"
+    if segments and segments[-1] >= segment_count:
+        return f"plan names segment {segments[-1]} of a trace of {segment_count}"
+    if any(a >= b for a, b in pairwise(basis)):
+        return "basis auditors are not ascending and distinct"
+    return None
 
 
 def _validate_sealed_segment(
@@ -186,9 +213,18 @@ def _validate_sealed_segment(
 
 
 def _validate_vote_header(
-    trace_id: str, round_: int, auditor: str, digest: str, signature: str, view: GossipView
+    trace_id: str,
+    round_: int,
+    auditor: str,
+    digest: str,
+    signature: str,
+    view: GossipView,
+    *,
+    earlier_round: bool = False,
 ) -> Verdict | TraceOnChain:
-    """Rules shared by commits and reveals; returns the trace when they all pass."""
+    """Rules shared by commits and reveals; returns the trace when they all pass.
+    `earlier_round`: a vote of a round before the current one is still of use (a round-0
+    reveal made public after round 0)."""
     # [REJECT] The vote is signed by the auditor it names (EIP-712, this chain and Ledger)
     if _signer_of(digest, signature) != auditor:
         return _reject("vote signature does not recover to the auditor")
@@ -200,7 +236,7 @@ def _validate_vote_header(
     if trace is None:
         return _ignore("trace not known on-chain yet")
     # [IGNORE] The vote is for a round other than the current one
-    if round_ != trace.round:
+    if round_ != trace.round and not (earlier_round and round_ < trace.round):
         return _ignore(f"vote for round {round_}, current round is {trace.round}")
     return trace
 
@@ -231,6 +267,8 @@ def validate_reveal_message(message: RevealMessage, view: GossipView) -> Verdict
     header = _validate_reveal_header(reveal, view)
     if isinstance(header, Verdict):
         return header
+    if reveal.round == 0 and (header.round > 0 or header.phase is Phase.CLOSED):
+        return _validate_published_reveal(reveal, header, view)
     # [IGNORE] The round's reveal phase is not open (not yet, or closed already)
     if header.phase is not Phase.REVEAL:
         return _ignore(f"reveal phase is not open (round is in {header.phase.value})")
@@ -244,27 +282,84 @@ def validate_reveal_message(message: RevealMessage, view: GossipView) -> Verdict
     return _validate_reveal_votes(reveal, commit, view)
 
 
-def validate_basis_reveal(reveal: Reveal, view: GossipView) -> Verdict:
-    """A round-0 reveal that a round-1 bundle names in its basis, fetched to draw round 1.
-
-    The reveal rules without the phase and commit-presence rules: the submitter's signed bundle
-    vouches that round 0 was tallied with it, and this node may never have seen its commit. A
-    commit it did see must still match.
+def _validate_published_reveal(reveal: Reveal, trace: TraceOnChain, view: GossipView) -> Verdict:
+    """A round-0 reveal in clear after round 0 closed: it was sealed to the submitter during the
+    round, and is made public once round 1's commits are closed (by the submitter, for its
+    basis) or the trace stalls (by its auditor), so that any node can check round 1's plan and
+    finalize.
     """
+    # [IGNORE] The reveal was seen before
+    if view.has_reveal(reveal.trace_id, 0, reveal.auditor):
+        return _ignore("duplicate reveal")
+    commit = view.get_commit(reveal.trace_id, 0, reveal.auditor)
+    if trace.basis is not None:
+        # [IGNORE] Once round 1 is open only the basis counts (this node may never have seen
+        # a basis member's commit: the submitter's signed bundle vouches for it)
+        if reveal.auditor not in trace.basis:
+            return _ignore("round-0 reveal outside the round-1 basis")
+    # [IGNORE] Without round 1, a reveal counts only with the commit this node saw in time
+    elif commit is None:
+        return _ignore("no earlier commit from this auditor")
+    return _validate_reveal_votes(reveal, commit, view)
+
+
+def validate_sealed_reveal_message(message: SealedRevealMessage, view: GossipView) -> Verdict:
+    """A round-0 reveal sealed to the submitter: checked by its header, since only the
+    submitter can open it (and then checks it as a reveal in clear)."""
+    sealed = message.sealed
+    header = _validate_vote_header(
+        sealed.trace_id,
+        sealed.round,
+        sealed.auditor,
+        compute_envelope_digest(sealed),
+        sealed.signature,
+        view,
+    )
+    if isinstance(header, Verdict):
+        return header
+    # [REJECT] A round-0 reveal is sealed to the trace's submitter, nobody else
+    if sealed.recipient != header.submitter:
+        return _reject("reveal sealed to someone other than the trace's submitter")
+    # [IGNORE] The round's reveal phase is not open (not yet, or closed already)
+    if header.phase is not Phase.REVEAL:
+        return _ignore(f"reveal phase is not open (round is in {header.phase.value})")
+    # [IGNORE] The reveal was seen before (sealed or in clear)
+    if view.has_sealed_reveal(sealed.trace_id, 0, sealed.auditor) or view.has_reveal(
+        sealed.trace_id, 0, sealed.auditor
+    ):
+        return _ignore("duplicate reveal")
+    # [IGNORE] A reveal without an earlier commit counts for nothing
+    if view.get_commit(sealed.trace_id, 0, sealed.auditor) is None:
+        return _ignore("no earlier commit from this auditor")
+    # [REJECT] Only an auditor assigned in the round reveals in it
+    if not view.assigned_segments(sealed.trace_id, 0, sealed.auditor):
+        return _reject("sealed reveal of an auditor assigned no segment")
+    return ACCEPT
+
+
+def validate_opened_reveal(reveal: Reveal, view: GossipView) -> Verdict:
+    """A sealed reveal the submitter opened: it opens the auditor's commit and covers exactly
+    its segments (the envelope signature is not the reveal's own EIP-712 one)."""
     header = _validate_reveal_header(reveal, view)
     if isinstance(header, Verdict):
         return header
-    # [REJECT] A basis reveal belongs to round 0
-    if reveal.round != 0:
-        return _reject(f"basis reveal of round {reveal.round}")
     commit = view.get_commit(reveal.trace_id, reveal.round, reveal.auditor)
+    # [IGNORE] A reveal without an earlier commit counts for nothing
+    if commit is None:
+        return _ignore("no earlier commit from this auditor")
     return _validate_reveal_votes(reveal, commit, view)
 
 
 def _validate_reveal_header(reveal: Reveal, view: GossipView) -> Verdict | TraceOnChain:
     digest = compute_reveal_digest(reveal, view.domain_separator)
     return _validate_vote_header(
-        reveal.trace_id, reveal.round, reveal.auditor, digest, reveal.signature, view
+        reveal.trace_id,
+        reveal.round,
+        reveal.auditor,
+        digest,
+        reveal.signature,
+        view,
+        earlier_round=reveal.round == 0,
     )
 
 

@@ -2,8 +2,9 @@
 
 Every message is a frozen strict model with a `kind` discriminator; `decode_gossip_message`
 is the one way bytes off the wire become a message. Commits and reveals carry their own EIP-712
-signatures; announcements and segment bundles are signed by the trace's submitter over the
-keccak of their canonical encoding without the signature field.
+signatures; announcements and segment bundles are signed by the trace's submitter, and a sealed
+round-0 reveal by its auditor, over the keccak of their canonical encoding without the signature
+field (the envelope).
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from pydantic import Field, TypeAdapter, ValidationError, model_validator
 
 from protocol.encoding import canonical_json, keccak_hex
 from protocol.errors import EncodingError
-from protocol.models import Address, Commit, Hash32, Reveal, Signature, StrictModel, Uint32
+from protocol.models import (
+    Address,
+    Commit,
+    Hash32,
+    PlannedEscalation,
+    Reveal,
+    Signature,
+    StrictModel,
+    Uint32,
+)
 from protocol.params import MAX_SEGMENTS
 from protocol.signing import sign_digest
 
@@ -27,6 +37,9 @@ MAX_SEGMENT_CIPHERTEXT_BYTES = 262_144
 MAX_BUNDLE_ITEMS = 256
 #: Most round-0 revealers a round-1 bundle can name.
 MAX_BASIS_AUDITORS = 1_024
+#: Largest ciphertext of one sealed reveal: as hex it still fits one gossip message. A vote
+#: encodes to about 120 bytes, so this holds some 4,000 votes (`MAX_SEGMENTS` would not fit).
+MAX_SEALED_REVEAL_BYTES = 500_000
 #: Most votes (commits and reveals together) one vote batch carries.
 MAX_VOTE_BATCH_ITEMS = 64
 
@@ -66,7 +79,8 @@ class SegmentBundle(StrictModel):
     """A batch of sealed segments of one trace, sent by its submitter.
 
     `basis` (round 1 only) names the auditors whose round-0 reveals the submitter closed round 0
-    with: round 1's committees follow from exactly those reveals, so every node can check them.
+    with, and `plan` the escalations those reveals give: round 1's committees follow from the
+    plan, and every node checks the plan against the basis reveals once they are public.
     """
 
     kind: Literal["segments"] = "segments"
@@ -75,6 +89,8 @@ class SegmentBundle(StrictModel):
     sender: Address
     items: tuple[EncryptedSegment, ...] = Field(min_length=1, max_length=MAX_BUNDLE_ITEMS)
     basis: tuple[Address, ...] = Field(default=(), max_length=MAX_BASIS_AUDITORS)
+    #: Round 1 only: where each escalated segment went, which every node draws round 1 from.
+    plan: tuple[PlannedEscalation, ...] = Field(default=(), max_length=MAX_SEGMENTS)
     signature: Signature
 
 
@@ -88,6 +104,29 @@ class RevealMessage(StrictModel):
     reveal: Reveal
 
 
+class SealedReveal(StrictModel):
+    """A round-0 reveal sealed to the trace's submitter (X25519, as segments are).
+
+    Round-0 votes stay hidden from everyone but the submitter until round 1's commits close, so
+    an auditor seated in round 1 has nothing to copy. The header tells every node that the
+    auditor revealed (its round can close); the auditor signs the whole message as an envelope.
+    """
+
+    trace_id: Hash32
+    round: int = Field(ge=0, le=0)
+    auditor: Address
+    recipient: Address
+    ephemeral_key: X25519Key
+    nonce: Nonce
+    ciphertext: Hex = Field(max_length=2 + 2 * MAX_SEALED_REVEAL_BYTES)
+    signature: Signature
+
+
+class SealedRevealMessage(StrictModel):
+    kind: Literal["sealed-reveal"] = "sealed-reveal"
+    sealed: SealedReveal
+
+
 class VoteBatch(StrictModel):
     """Commits and reveals published together. Under load a node's votes on many traces share
     one message, since py-libp2p's cost is per message, not per byte. Every vote carries its
@@ -97,30 +136,42 @@ class VoteBatch(StrictModel):
     kind: Literal["votes"] = "votes"
     commits: tuple[Commit, ...] = Field(default=(), max_length=MAX_VOTE_BATCH_ITEMS)
     reveals: tuple[Reveal, ...] = Field(default=(), max_length=MAX_VOTE_BATCH_ITEMS)
+    sealed_reveals: tuple[SealedReveal, ...] = Field(default=(), max_length=MAX_VOTE_BATCH_ITEMS)
 
     @model_validator(mode="after")
     def _check_size(self) -> VoteBatch:
-        count = len(self.commits) + len(self.reveals)
+        count = len(self.commits) + len(self.reveals) + len(self.sealed_reveals)
         if not 1 <= count <= MAX_VOTE_BATCH_ITEMS:
             raise ValueError(f"a vote batch holds 1 to {MAX_VOTE_BATCH_ITEMS} votes, not {count}")
         return self
 
-    def messages(self) -> tuple[CommitMessage | RevealMessage, ...]:
+    def messages(self) -> tuple[VoteMessage, ...]:
         """The votes as single messages: commits first, so a reveal meets its commit."""
         commits = tuple(CommitMessage(commit=commit) for commit in self.commits)
-        return commits + tuple(RevealMessage(reveal=reveal) for reveal in self.reveals)
+        sealed = tuple(SealedRevealMessage(sealed=s) for s in self.sealed_reveals)
+        return commits + tuple(RevealMessage(reveal=reveal) for reveal in self.reveals) + sealed
 
 
-def make_vote_batch(messages: Sequence[CommitMessage | RevealMessage]) -> VoteBatch:
+#: One vote as a message of its own.
+VoteMessage = CommitMessage | RevealMessage | SealedRevealMessage
+
+
+def make_vote_batch(messages: Sequence[VoteMessage]) -> VoteBatch:
     """Batch votes in the order given within each kind (1 to MAX_VOTE_BATCH_ITEMS of them)."""
     return VoteBatch(
         commits=tuple(m.commit for m in messages if isinstance(m, CommitMessage)),
         reveals=tuple(m.reveal for m in messages if isinstance(m, RevealMessage)),
+        sealed_reveals=tuple(m.sealed for m in messages if isinstance(m, SealedRevealMessage)),
     )
 
 
 GossipMessage = Annotated[
-    TraceAnnouncement | SegmentBundle | CommitMessage | RevealMessage | VoteBatch,
+    TraceAnnouncement
+    | SegmentBundle
+    | CommitMessage
+    | RevealMessage
+    | SealedRevealMessage
+    | VoteBatch,
     Field(discriminator="kind"),
 ]
 _GOSSIP_ADAPTER: TypeAdapter[GossipMessage] = TypeAdapter(GossipMessage)
@@ -154,14 +205,18 @@ def encode_gossip_message(message: GossipMessage) -> bytes:
     return canonical_json(message.model_dump(mode="json"))
 
 
-def compute_envelope_digest(message: TraceAnnouncement | SegmentBundle) -> str:
-    """What the submitter signs: keccak of a domain tag and the canonical encoding without
+#: A message signed as a whole: by the trace's submitter, or (a sealed reveal) its auditor.
+Envelope = TraceAnnouncement | SegmentBundle | SealedReveal
+
+
+def compute_envelope_digest(message: Envelope) -> str:
+    """What the signer signs: keccak of a domain tag and the canonical encoding without
     `signature`. The tag keeps these digests apart from every EIP-712 digest a node signs."""
     body = canonical_json(message.model_dump(mode="json", exclude={"signature"}))
     return keccak_hex(_ENVELOPE_DOMAIN_TAG + body)
 
 
-_Envelope = TypeVar("_Envelope", TraceAnnouncement, SegmentBundle)
+_Envelope = TypeVar("_Envelope", TraceAnnouncement, SegmentBundle, SealedReveal)
 
 
 def sign_envelope(message: _Envelope, private_key: str) -> _Envelope:

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from protocol.params import (
     BASIS_POINTS,
+    MAX_PLAN_EXCLUDED,
     MAX_PROBLEM_CHARS,
+    MAX_SEGMENTS,
     MAX_STEPS,
     MAX_TEXT_CHARS,
     MAX_VOTES_PER_REVEAL,
@@ -244,6 +246,28 @@ class Reveal(StrictModel):
         segments = [entry.segment for entry in self.votes]
         if any(a >= b for a, b in pairwise(segments)):
             raise ValueError("votes must be sorted by segment with no segment twice")
+        return self
+
+
+class PlannedEscalation(StrictModel):
+    """Where one UNRESOLVED segment goes in round 1, as the submitter declares it.
+
+    Round 1's committees follow from the round-0 reveals, but those stay sealed to the submitter
+    until round 1's commits close (a copycat seated in round 1 would copy them). So the
+    submitter's round-1 bundles declare the plan instead: per escalated segment its tier, the
+    committee-size multiplier, and the round-0 members left out of a doubled committee. Every
+    node draws round 1 from the plan and checks it against the reveals once they are public.
+    """
+
+    segment: Uint32 = Field(lt=MAX_SEGMENTS)
+    tier: Tier
+    committee_multiplier: int = Field(ge=1, le=2)
+    excluded: tuple[Address, ...] = Field(default=(), max_length=MAX_PLAN_EXCLUDED)
+
+    @model_validator(mode="after")
+    def _excluded_sorted_unique(self) -> PlannedEscalation:
+        if any(a >= b for a, b in pairwise(self.excluded)):
+            raise ValueError("excluded auditors must be sorted with none twice")
         return self
 
 

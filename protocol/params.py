@@ -34,6 +34,9 @@ MAX_PROBLEM_CHARS = 50_000
 MAX_STEPS = 2_000
 MAX_SEGMENTS = 4_096
 MAX_VOTES_PER_REVEAL = MAX_SEGMENTS
+#: Most round-0 members a round-1 plan leaves out of one doubled committee (they sat on its
+#: round-0 committee, which is far smaller in any real deployment).
+MAX_PLAN_EXCLUDED = 1_024
 
 
 # --- Presets and per-deployment configuration --------------------------------------------------

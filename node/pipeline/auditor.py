@@ -4,9 +4,11 @@ For each (trace, round) in which this node's account is assigned segments it wai
 (gossip bundles, else a fetch from the submitter), opens and checks each one (sealed to us,
 Merkle proof under the on-chain root, level as the on-chain layout declares), judges it, keeps
 the votes and salt durably, publishes a signed commit, waits for the reveal phase and publishes
-the reveal. A segment it cannot obtain or check gets ABSTAIN: a reveal always covers every
+the reveal: in round 0 sealed to the trace's submitter, so that nobody seated in round 1 can
+copy it. A segment it cannot obtain or check gets ABSTAIN: a reveal always covers every
 assigned segment, because the Ledger cannot see a skipped one. After a restart the stored votes
-are committed and revealed again, never re-judged.
+are committed and revealed again, never re-judged. When a trace stalls with its round-0 reveals
+still sealed, each auditor makes its own public, so that any node can finalize the trace.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from node.pipeline.publisher import VotePublisher
 from node.pipeline.router import GossipRouter, await_phase
 from node.pipeline.session import AuditSession
 from node.pipeline.sessions import Sessions
-from node.sealing import SealingError, open_segment
+from node.sealing import SealingError, open_segment, seal_reveal
 from node.store import OwnVote, Store
 from protocol.encoding import keccak_hex, to_hex
 from protocol.gossip import Phase
@@ -34,10 +36,11 @@ from protocol.messages import (
     CommitMessage,
     EncryptedSegment,
     RevealMessage,
+    SealedRevealMessage,
     SegmentBundle,
     TraceAnnouncement,
 )
-from protocol.models import Segment, Vote, VoteEntry
+from protocol.models import Reveal, Segment, Vote, VoteEntry
 from protocol.votes import compute_confidence_bps, make_commit, make_reveal
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,12 @@ MAX_CONCURRENT_ROUNDS = 256
 MAX_REMEMBERED_ROUNDS = 65_536
 _NO_RATIONALE = "0x" + "00" * 32
 _REVEAL_OR_CLOSED = frozenset({Phase.REVEAL, Phase.CLOSED})
+#: How often the open traces are checked for a stall that needs our sealed reveal made public.
+STALL_CHECK_INTERVAL_S = 1.0
+#: Share of `Timing.stall_timeout_s` after which a still-open trace's round-0 reveal is made
+#: public: well after round 1's commits closed on a live trace (two windows and a segment
+#: wait), and before the other nodes' finalize it as stalled (at the whole timeout).
+STALL_PUBLISH_SHARE = 0.75
 
 
 class AuditorService:
@@ -126,6 +135,7 @@ class AuditorService:
         for own in await asyncio.to_thread(self._store.pending_own_votes, self._address):
             self.schedule(own.trace_id, own.round)
         async with asyncio.TaskGroup() as jobs:
+            jobs.create_task(self._publish_stalled_reveals(), name="stalled-reveals")
             while True:
                 trace_id, round_ = await self._jobs.get()
                 await self._slots.acquire()
@@ -155,11 +165,60 @@ class AuditorService:
         await self._publish(CommitMessage(commit=commit))
         await await_phase(self._router, session, round_, _REVEAL_OR_CLOSED)
         reveal = make_reveal(key, session.trace_id, round_, own.votes, own.salt, domain)
-        await self._publish(RevealMessage(reveal=reveal))
+        sealed = self._seal_for_submitter(session, reveal) if round_ == 0 else None
+        if sealed is None:
+            await self._publish(RevealMessage(reveal=reveal))
+            return
+        await self._router.accept_own_sealed(reveal, sealed)
+        await self._publisher.publish(sealed)
+
+    def _seal_for_submitter(
+        self, session: AuditSession, reveal: Reveal
+    ) -> SealedRevealMessage | None:
+        """The reveal sealed to the trace's submitter; None (it goes out in clear, as round 1's
+        do) when the submitter has no registered X25519 key or the reveal is too large."""
+        submitter = session.context.submission.submitter
+        keys = self._sessions.chain.keys_of(submitter)
+        if keys is None:
+            logger.warning("submitter %s has no sealing key: round-0 reveal in clear", submitter)
+            return None
+        try:
+            sealed = seal_reveal(reveal, submitter, keys.x25519, self._identity.account_key)
+        except SealingError as exc:
+            logger.warning("round-0 reveal of %s in clear: %s", session.trace_id[:10], exc)
+            return None
+        return SealedRevealMessage(sealed=sealed)
 
     async def _publish(self, message: CommitMessage | RevealMessage) -> None:
         await self._router.accept_own(message)
         await self._publisher.publish(message)
+
+    # --- Stalls --------------------------------------------------------------------------------
+
+    async def _publish_stalled_reveals(self) -> None:
+        while True:
+            await asyncio.sleep(STALL_CHECK_INTERVAL_S)
+            for session in self._sessions.all():
+                reveal = self._stalled_own_reveal(session)
+                if reveal is not None:
+                    logger.info("trace %s stalls: our round-0 reveal made public", reveal.trace_id)
+                    await self._publish(RevealMessage(reveal=reveal))
+
+    def _stalled_own_reveal(self, session: AuditSession) -> Reveal | None:
+        """Our round-0 reveal, still private, on a trace open for `STALL_PUBLISH_SHARE` of the
+        stall timeout whose round 1 (if this node saw it open) no longer takes commits."""
+        state = session.rounds.get(0)
+        if state is None or self._address in state.public or session.finalized:
+            return None
+        reveal = state.reveals.get(self._address)
+        if reveal is None or session.context.submission.submitter == self._address:
+            return None
+        age = session.clock() - session.first_seen
+        if age < session.timing.stall_timeout_s * STALL_PUBLISH_SHARE:
+            return None
+        if session.plan is not None and session.phase(1) is Phase.COMMIT:
+            return None
+        return reveal
 
     async def _judge_round(self, session: AuditSession, round_: int) -> list[VoteEntry]:
         wanted = session.segments_of(round_, self._address)

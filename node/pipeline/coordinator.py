@@ -2,10 +2,12 @@
 
 Per trace: build the HDAG, commit root and layout on-chain (`submitTrace`), draw the committees
 from the on-chain seed and stake snapshot, seal each segment to its assigned auditors and gossip
-the bundles, follow the commit and reveal phases, open round 1 for escalated segments, and
-finalize. Every step is recorded in the store before it is acted on, so after a crash the trace
-resumes where it stood: a submission already on-chain is found there, never sent twice; a
-finalized verdict is read back, never finalized twice.
+the bundles, follow the commit and reveal phases (round-0 reveals arrive sealed to this node),
+open round 1 for escalated segments with its plan declared in the bundles, make the round-0
+reveals public once round 1's commits have closed, and finalize. Every step is recorded in the
+store before it is acted on, so after a crash the trace resumes where it stood: a submission
+already on-chain is found there, never sent twice; a finalized verdict is read back, never
+finalized twice.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from node.identity import NodeIdentity
 from node.p2p.bridge import P2PNode
 from node.pipeline.admission import AdmissionControl
 from node.pipeline.finalizer import finalize_session
+from node.pipeline.publisher import VotePublisher
 from node.pipeline.router import GossipRouter, await_phase
 from node.pipeline.session import AuditSession
 from node.pipeline.sessions import Sessions
@@ -38,6 +41,7 @@ from protocol.messages import (
     MAX_BUNDLE_ITEMS,
     TOPIC_SEGMENTS,
     TOPIC_TRACES,
+    RevealMessage,
     SegmentBundle,
     TraceAnnouncement,
     sign_envelope,
@@ -96,6 +100,7 @@ class CoordinatorService:
         store: Store,
         router: GossipRouter,
         p2p: P2PNode,
+        publisher: VotePublisher,
         ledger: LedgerClient,
         identity: NodeIdentity,
         fee_wei: int | None,
@@ -108,6 +113,7 @@ class CoordinatorService:
         self._router = router
         self._sessions: Sessions = router.sessions
         self._p2p = p2p
+        self._publisher = publisher
         self._ledger = ledger
         self._identity = identity
         self._sender = Sender.from_key(identity.account_key)
@@ -240,6 +246,8 @@ class CoordinatorService:
                 await self._advance(trace_id, TraceState.COMMITTING, round=round_)
                 state = TraceState.COMMITTING
             await await_phase(self._router, session, round_, _REVEAL_OR_CLOSED)
+            if round_ == 1:
+                await self._publish_basis(session)
             self._note_load(session, round_)
             if state is TraceState.COMMITTING:
                 await self._advance(trace_id, TraceState.REVEALING, round=round_)
@@ -251,6 +259,16 @@ class CoordinatorService:
             if round_ == 0:
                 session.adopt_basis(session.round_state(0).reveals[a] for a in revealers)
             round_ += 1
+
+    async def _publish_basis(self, session: AuditSession) -> None:
+        """Make the round-0 basis reveals public now that round 1 takes no more commits: every
+        node can then check round 1's plan against them, and finalize if we stall. Sent
+        together, so the publisher packs them into as few messages as fit."""
+        held = session.round_state(0).reveals
+        basis = [held[auditor] for auditor in session.basis or ()]
+        for reveal in basis:
+            session.record_reveal(reveal, public=True)
+        await asyncio.gather(*(self._publisher.publish(RevealMessage(reveal=r)) for r in basis))
 
     def _note_load(self, session: AuditSession, round_: int) -> None:
         signal = session.commit_signal(round_)
@@ -326,6 +344,7 @@ class CoordinatorService:
             by_recipient,
             self._identity.account_key,
             basis=(session.basis or ()) if round_ > 0 else (),
+            plan=(session.plan or ()) if round_ > 0 else (),
             max_items=MAX_BUNDLE_ITEMS if self._batching else 1,
         )
 

@@ -18,6 +18,10 @@ from protocol.models import Reveal
 from protocol.rounds import RoundAbsence, compute_absences, is_reveal_complete
 
 
+class IncompleteReportError(Exception):
+    """The session does not hold every reveal a `finalize` of its trace must carry."""
+
+
 @dataclass(frozen=True)
 class Finalized:
     verdict: OnChainVerdict
@@ -29,12 +33,21 @@ def compute_report(session: AuditSession) -> tuple[list[Reveal], list[RoundAbsen
     """Reveals and absences for `finalize` from what the session holds.
 
     Round 0 counts the basis when round 1 was opened (its committees depend on exactly those
-    reveals), else every round-0 reveal held. Round 1 counts only if it was opened. Absences are
-    listed only for rounds whose segments were seen going out, so an auditor that was never sent
-    its segments (a coordinator that died before dispatching) is not reported absent.
+    reveals), else every round-0 reveal held; IncompleteReportError while a basis reveal is
+    not held in clear (round-0 reveals are sealed to the submitter until round 1's commits
+    close: a bystander finalizing a stalled trace waits for them to be made public). Round 1
+    counts only if it was opened. Absences are listed only for rounds whose segments were seen
+    going out, so an auditor that was never sent its segments (a coordinator that died before
+    dispatching) is not reported absent.
     """
     held0 = session.round_state(0).reveals
     basis = session.basis
+    if basis is not None and not all(auditor in held0 for auditor in basis):
+        missing = sorted(set(basis) - held0.keys())
+        raise IncompleteReportError(
+            f"trace {session.trace_id[:10]}: {len(missing)} round-0 basis reveals are not "
+            f"public yet (first {missing[0]})"
+        )
     reveals = [held0[a] for a in basis] if basis is not None else list(held0.values())
     if basis is not None:
         reveals += [

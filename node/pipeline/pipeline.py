@@ -130,7 +130,12 @@ class Pipeline:
             traces_in_flight=self.sessions.open_rounds,
         )
         self.router = GossipRouter(
-            self.sessions, store, p2p, identity.address, vote_delay_s=self.publisher.linger_s
+            self.sessions,
+            store,
+            p2p,
+            identity.address,
+            vote_delay_s=self.publisher.linger_s,
+            x25519=identity.x25519,
         )
         self.auditor = AuditorService(
             self.router,
@@ -150,6 +155,7 @@ class Pipeline:
             store,
             self.router,
             p2p,
+            self.publisher,
             ledger,
             identity,
             settings.fee_wei,

@@ -29,9 +29,8 @@ from protocol.messages import (
     MAX_GOSSIP_MESSAGE_BYTES,
     MAX_VOTE_BATCH_ITEMS,
     TOPIC_VOTES,
-    CommitMessage,
     GossipMessage,
-    RevealMessage,
+    VoteMessage,
     encode_gossip_message,
     make_vote_batch,
 )
@@ -46,7 +45,7 @@ DEFAULT_MAX_LINGER_S = 1.0
 #: Room left in a batch for its own framing beside the votes' encodings.
 _BATCH_FRAMING_BYTES = 1_024
 
-Vote = CommitMessage | RevealMessage
+Vote = VoteMessage
 
 
 class Gossip(Protocol):

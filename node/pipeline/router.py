@@ -1,7 +1,7 @@
 """Gossip in and out of the audit pipeline: validation, vote bookkeeping, anti-entropy.
 
 Every message off the wire passes `GossipRouter.validate`: it first loads what the pure
-validator needs (the trace's on-chain context, a round-1 basis), then applies
+validator needs (the trace's on-chain context, a round-1 plan), then applies
 `protocol.gossip.validate_gossip_message`. Accepted votes enter the trace's session at once (so
 a reveal racing its own commit is not lost) and reach the store through the router's `run`
 loop, which also hands segment bundles to the auditor. Since gossip can drop messages, the
@@ -18,24 +18,29 @@ from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
 from typing import Literal
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from node.p2p.bridge import FetchError, P2PError, P2PNode
 from node.pipeline.session import AuditSession
 from node.pipeline.sessions import Sessions
 from node.pipeline.view import NodeView
+from node.sealing import SealingError, open_reveal
 from node.store import Store
-from protocol.errors import EncodingError, ProtocolError, VoteError
+from protocol.errors import EncodingError, VoteError
 from protocol.gossip import (
     Outcome,
     Phase,
     Verdict,
+    check_round_one_plan,
     compute_batch_verdict,
-    validate_basis_reveal,
     validate_gossip_message,
+    validate_opened_reveal,
 )
 from protocol.messages import (
     CommitMessage,
     GossipMessage,
     RevealMessage,
+    SealedRevealMessage,
     SegmentBundle,
     SegmentsRequest,
     TraceAnnouncement,
@@ -66,7 +71,10 @@ DispatchListener = Callable[[TraceAnnouncement | SegmentBundle], None]
 
 
 #: A single message, as a vote batch is taken apart into.
-SingleMessage = TraceAnnouncement | SegmentBundle | CommitMessage | RevealMessage
+SingleMessage = (
+    TraceAnnouncement | SegmentBundle | CommitMessage | RevealMessage | SealedRevealMessage
+)
+SingleVote = CommitMessage | RevealMessage | SealedRevealMessage
 
 
 def _trace_id_of(message: SingleMessage) -> str:
@@ -74,6 +82,8 @@ def _trace_id_of(message: SingleMessage) -> str:
         return message.commit.trace_id
     if isinstance(message, RevealMessage):
         return message.reveal.trace_id
+    if isinstance(message, SealedRevealMessage):
+        return message.sealed.trace_id
     return message.trace_id
 
 
@@ -82,6 +92,8 @@ def _signer_of_vote(message: GossipMessage) -> str | None:
         return message.commit.auditor
     if isinstance(message, RevealMessage):
         return message.reveal.auditor
+    if isinstance(message, SealedRevealMessage):
+        return message.sealed.auditor
     return None
 
 
@@ -103,10 +115,13 @@ class GossipRouter:
         p2p: P2PNode,
         address: str,
         vote_delay_s: Callable[[], float] = lambda: 0.0,
+        x25519: X25519PrivateKey | None = None,
     ) -> None:
         """`vote_delay_s`: how long a peer may hold a vote back on purpose now (its batching
-        wait); anti-entropy waits that much longer before it asks for a missing vote."""
+        wait); anti-entropy waits that much longer before it asks for a missing vote.
+        `x25519`: this node's key, which opens the round-0 reveals sealed to its traces."""
         self.sessions = sessions
+        self._x25519 = x25519
         self.vote_delay_s = vote_delay_s
         self.view = NodeView(sessions)
         self.address = address
@@ -142,7 +157,7 @@ class GossipRouter:
         if signer is not None and not self.sessions.chain.is_registered(signer):
             await self._refresh_registry()
         if session is not None and isinstance(message, SegmentBundle):
-            await self._adopt_basis(session, message)
+            self._adopt_plan(session, message)
         verdict = validate_gossip_message(message, self.view)
         if verdict.accepted and session is not None:
             self._record(session, message)
@@ -160,9 +175,34 @@ class GossipRouter:
         if isinstance(message, CommitMessage):
             session.record_commit(message.commit)
         elif isinstance(message, RevealMessage):
-            session.record_reveal(message.reveal)
+            session.record_reveal(message.reveal, public=True)
+            if message.reveal.round == 0 and session.check_plan() is False:
+                logger.warning(
+                    "trace %s: the submitter declared a round-1 plan its basis does not give",
+                    session.trace_id[:10],
+                )
+        elif isinstance(message, SealedRevealMessage):
+            session.record_sealed_reveal(message.sealed)
+            self._open_sealed(session, message)
         elif isinstance(message, SegmentBundle):
             session.mark_dispatched(message.round)
+
+    def _open_sealed(self, session: AuditSession, message: SealedRevealMessage) -> None:
+        """On the trace's submitter, the sealed reveal opened and checked like one in clear
+        (it stays private: not served to peers until made public)."""
+        sealed = message.sealed
+        if sealed.recipient != self.address or self._x25519 is None:
+            return
+        try:
+            reveal = open_reveal(sealed, self._x25519, self.address)
+        except SealingError as exc:
+            logger.warning("sealed reveal of %s unusable: %s", sealed.auditor, exc)
+            return
+        verdict = validate_opened_reveal(reveal, self.view)
+        if verdict.accepted:
+            session.record_reveal(reveal)
+        else:
+            logger.warning("sealed reveal of %s refused: %s", sealed.auditor, verdict.reason)
 
     def _on_message(self, topic: str, message: GossipMessage, peer: str) -> None:
         try:
@@ -185,15 +225,31 @@ class GossipRouter:
         await self._deliver_all([message])
 
     async def _deliver_all(self, messages: Sequence[GossipMessage]) -> None:
-        votes = [_vote_of(m) for m in messages if isinstance(m, CommitMessage | RevealMessage)]
+        votes = [
+            vote
+            for m in messages
+            if isinstance(m, SingleVote) and (vote := self._storable(m)) is not None
+        ]
         for batch in (m for m in messages if isinstance(m, VoteBatch)):
-            votes.extend(_vote_of(m) for m in batch.messages() if self._holds(_vote_of(m)))
+            for single in batch.messages():
+                vote = self._storable(single)
+                if vote is not None and self._holds(vote):
+                    votes.append(vote)
         if votes:
             await asyncio.to_thread(self._store.put_votes, votes)
         for message in messages:
             if isinstance(message, TraceAnnouncement | SegmentBundle):
                 for listener in self.dispatch_listeners:
                     listener(message)
+
+    def _storable(self, message: SingleVote) -> Commit | Reveal | None:
+        """What the store keeps of a vote: a sealed reveal only once this node opened it."""
+        if isinstance(message, SealedRevealMessage):
+            session = self.sessions.get(message.sealed.trace_id)
+            if session is None or message.sealed.recipient != self.address:
+                return None
+            return session.round_state(0).reveals.get(message.sealed.auditor)
+        return _vote_of(message)
 
     def _holds(self, vote: Commit | Reveal) -> bool:
         """Whether validation accepted this very vote: a batch is delivered whole, but only
@@ -213,57 +269,30 @@ class GossipRouter:
             self._record(session, message)
         await self.deliver(message)
 
-    # --- Round-1 basis -------------------------------------------------------------------------
+    async def accept_own_sealed(self, reveal: Reveal, sealed: SealedRevealMessage) -> None:
+        """Record this node's own round-0 reveal, in clear but private, and its sealed copy,
+        and store the reveal, before the sealed copy is published."""
+        session = await self.sessions.open(reveal.trace_id)
+        if session is not None:
+            session.record_reveal(reveal)
+            self._record(session, sealed)
+        await asyncio.to_thread(self._store.put_votes, [reveal])
 
-    async def _adopt_basis(self, session: AuditSession, bundle: SegmentBundle) -> None:
-        """Open round 1 from a submitter-signed bundle naming the round-0 basis, fetching the
-        basis reveals this node lacks. Left unopened (the bundle is then ignored, and a later
-        copy or fetch tries again) when the bundle is not the submitter's or a basis reveal
-        cannot be had."""
-        if bundle.round != 1 or session.basis is not None:
+    # --- Round 1 -----------------------------------------------------------------------------
+
+    def _adopt_plan(self, session: AuditSession, bundle: SegmentBundle) -> None:
+        """Open round 1 from the first submitter-signed bundle that declares its plan. Left
+        unopened (the bundle is then ignored, and a later copy or fetch tries again) when the
+        bundle is not the submitter's or its plan is malformed."""
+        if bundle.round != 1 or session.plan is not None:
             return
         if not _is_signed_by(bundle, session.context.submission.submitter):
             return
-        # One attempt at a time: the round's other bundles (chunks, copies) wait for it.
-        async with session.basis_lock:
-            if session.basis is None:
-                await self._open_round_one(session, bundle.basis)
-
-    async def _open_round_one(self, session: AuditSession, basis: Sequence[str]) -> None:
-        reveals = []
-        for auditor in basis:
-            reveal = session.round_state(0).reveals.get(auditor)
-            if reveal is None:
-                reveal = await self._fetch_basis_reveal(session, auditor)
-            if reveal is None:
-                logger.warning("round-1 basis reveal of %s unavailable", auditor)
-                return
-            reveals.append(reveal)
-        try:
-            session.adopt_basis(reveals)
-        except ProtocolError as exc:  # a basis reveal voting outside its committee
-            logger.warning("round-1 basis of %s unusable: %s", session.trace_id[:10], exc)
-
-    async def _fetch_basis_reveal(self, session: AuditSession, auditor: str) -> Reveal | None:
-        """A basis reveal from the submitter (it stores what it tallied), else any peer;
-        checked by `validate_basis_reveal`, since this node's round 0 may look unfinished."""
-        request = VoteRequest(kind="reveal", trace_id=session.trace_id, round=0, auditor=auditor)
-        submitter_peer = self.sessions.chain.peer_of(session.context.submission.submitter)
-        peers = self._peers_for(auditor)
-        if submitter_peer in peers:
-            peers = [submitter_peer] + [peer for peer in peers if peer != submitter_peer]
-        for peer in peers:
-            message = await self._request_message(peer, request)
-            if not isinstance(message, RevealMessage):
-                continue
-            reveal = message.reveal
-            if (reveal.trace_id, reveal.round, reveal.auditor) != (session.trace_id, 0, auditor):
-                continue
-            if validate_basis_reveal(reveal, self.view).accepted:
-                session.record_reveal(reveal)
-                await self.deliver(message)
-                return reveal
-        return None
+        problem = check_round_one_plan(bundle.plan, bundle.basis, session.context.segment_count)
+        if problem is not None:
+            logger.warning("round-1 plan of %s unusable: %s", session.trace_id[:10], problem)
+            return
+        session.adopt_plan(bundle.plan, bundle.basis)
 
     # --- Anti-entropy: asking --------------------------------------------------------------------
 
@@ -329,13 +358,15 @@ class GossipRouter:
         if not raw:
             return Fetched.NOT_HELD
         message = self._decode_answer(peer, raw)
-        if not isinstance(message, CommitMessage | RevealMessage):
+        if not isinstance(message, SingleVote):
             return Fetched.NO_ANSWER
         if (await self.validate(message)).accepted:
             await self.deliver(message)
-        state = session.round_state(request.round)
-        held = state.commits if request.kind == "commit" else state.reveals
-        return Fetched.HELD if request.auditor in held else Fetched.NO_ANSWER
+        if request.kind == "commit":
+            held = request.auditor in session.round_state(request.round).commits
+        else:
+            held = session.has_revealed(request.round, request.auditor)
+        return Fetched.HELD if held else Fetched.NO_ANSWER
 
     async def fetch_segments(self, session: AuditSession, round_: int) -> SegmentBundle | None:
         """Ask the trace's submitter for our segments of `round_`; the bundle is validated."""
@@ -365,7 +396,22 @@ class GossipRouter:
             return b""
         if isinstance(request, SegmentsRequest):
             return await self._serve_segments(peer, request)
+        if request.kind == "reveal" and request.round == 0:
+            session = await self.sessions.open(request.trace_id)
+            if session is not None:
+                return self._serve_open_round_zero_reveal(session, request.auditor)
         return await asyncio.to_thread(self._serve_vote, request)
+
+    @staticmethod
+    def _serve_open_round_zero_reveal(session: AuditSession, auditor: str) -> bytes:
+        """While the trace is open, a round-0 reveal goes out in clear only once it is public;
+        before that its sealed copy, which only the submitter can open."""
+        state = session.round_state(0)
+        if auditor in state.public and auditor in state.reveals:
+            return encode_gossip_message(RevealMessage(reveal=state.reveals[auditor]))
+        if auditor in state.sealed:
+            return encode_gossip_message(SealedRevealMessage(sealed=state.sealed[auditor]))
+        return b""
 
     def _serve_vote(self, request: VoteRequest) -> bytes:
         if request.kind == "commit":

@@ -5,7 +5,10 @@ auditors assigned to it, and bystanders (which validate and relay its votes, and
 if it stalls). Phases are event-driven: a round leaves COMMIT as soon as every assigned auditor
 committed and REVEAL as soon as every committer revealed; the windows only bound the wait for
 auditors that never answer. Round 1's committees follow from the round-0 reveals the coordinator
-closed round 0 with (its *basis*), announced in its round-1 segment bundles.
+closed round 0 with (its *basis*). Those reveals travel sealed to the coordinator until round 1's
+commits close, so its round-1 segment bundles declare the *plan* they give (which segments
+escalated, where to, who is left out), and every other node draws round 1 from the plan, then
+checks it against the basis reveals once they are public.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ from dataclasses import dataclass, field
 
 from node.pipeline.admission import RoundSignal
 from node.pipeline.context import TraceContext
-from protocol.consensus import compute_escalated_tiers, compute_round_assignments
+from protocol.consensus import compute_planned_assignments, compute_round_one_plan
 from protocol.gossip import Phase
-from protocol.models import Commit, Reveal, Tier
+from protocol.messages import SealedReveal
+from protocol.models import Commit, PlannedEscalation, Reveal, Tier
 from protocol.params import ProtocolParams
 from protocol.rounds import (
     Assignments,
@@ -53,6 +57,11 @@ class RoundState:
     started_at: float
     commits: dict[str, Commit] = field(default_factory=dict)
     reveals: dict[str, Reveal] = field(default_factory=dict)
+    #: Round-0 reveals sealed to the submitter, as every node sees them (by their header).
+    sealed: dict[str, SealedReveal] = field(default_factory=dict)
+    #: Auditors whose reveal (held in clear) is public: it came over the wire in clear, or this
+    #: node published it. Only these are served to other peers while the trace is open.
+    public: set[str] = field(default_factory=set)
     #: When the last assigned auditor committed: the reveal window starts then at the latest.
     all_committed_at: float | None = None
     #: When the latest commit arrived (the coordinator's load signal).
@@ -75,14 +84,14 @@ class AuditSession:
         self.clock = clock
         self.first_seen = clock()
         self.basis: tuple[str, ...] | None = None
-        #: Held while round 1 is being opened from a bundle's basis (reveals may be fetched).
-        self.basis_lock = asyncio.Lock()
+        #: Round 1's escalations, once round 1 is open (from the basis, or a bundle's plan).
+        self.plan: tuple[PlannedEscalation, ...] | None = None
         self.finalized = False
         #: Rounds whose segments were seen going out (a bundle): only their silent auditors
         #: may be reported absent.
         self.dispatched: set[int] = set()
         self.assignments: Assignments = self._draw(())
-        #: Round 1's segments by the tier they escalated to (known once the basis is).
+        #: Round 1's segments by the tier they escalated to (known once the plan is).
         self._escalated_tiers: dict[int, Tier] = {}
         self.rounds: dict[int, RoundState] = {}
         self._changed = asyncio.Event()
@@ -96,9 +105,16 @@ class AuditSession:
         """0 until the round-0 basis is known, then 1."""
         return 0 if self.basis is None else 1
 
-    def _draw(self, round0_reveals: Iterable[Reveal]) -> Assignments:
+    def _draw(self, plan: Iterable[PlannedEscalation]) -> Assignments:
         submission = self.context.submission
-        return compute_round_assignments(
+        return compute_planned_assignments(
+            submission.seed, self.context.tiers, submission.k, self.context.snapshot, plan
+        )
+
+    def compute_plan(self, round0_reveals: Iterable[Reveal]) -> tuple[PlannedEscalation, ...]:
+        """The round-1 plan these round-0 reveals give."""
+        submission = self.context.submission
+        return compute_round_one_plan(
             submission.seed,
             self.context.tiers,
             submission.k,
@@ -123,20 +139,29 @@ class AuditSession:
         self.dispatched.add(round_)
 
     def adopt_basis(self, round0_reveals: Iterable[Reveal]) -> None:
-        """Fix round 1's committees from these round-0 reveals (once)."""
+        """Fix round 1 from these round-0 reveals (the coordinator, which holds them)."""
         reveals = tuple(reveal for reveal in round0_reveals if reveal.round == 0)
-        self.basis = tuple(sorted(reveal.auditor for reveal in reveals))
-        self.assignments = self._draw(reveals)
-        submission = self.context.submission
-        self._escalated_tiers = compute_escalated_tiers(
-            submission.seed,
-            self.context.tiers,
-            submission.k,
-            self.context.snapshot,
-            reveals,
-            self.params,
-        )
+        self.adopt_plan(self.compute_plan(reveals), [reveal.auditor for reveal in reveals])
+
+    def adopt_plan(self, plan: Iterable[PlannedEscalation], basis: Iterable[str]) -> None:
+        """Fix round 1's committees from a declared plan (once); `basis` names the round-0
+        reveals it must follow from."""
+        self.plan = tuple(plan)
+        self.basis = tuple(sorted(basis))
+        self.assignments = self._draw(self.plan)
+        self._escalated_tiers = {p.segment: p.tier for p in self.plan}
         self.notify()
+
+    def check_plan(self) -> bool | None:
+        """Whether the plan round 1 opened with is the one its basis reveals give; None until
+        round 1 is open and every basis reveal is held in clear. False is the submitter's
+        fault: it declared committees its reveals do not give (and `finalize` would revert)."""
+        if self.basis is None or self.plan is None:
+            return None
+        held = self.round_state(0).reveals
+        if not all(auditor in held for auditor in self.basis):
+            return None
+        return self.compute_plan(held[a] for a in self.basis) == self.plan
 
     def segment_tier(self, round_: int, segment: int) -> Tier:
         """The tier judging `segment` in `round_`: the layout's in round 0, in round 1 the tier
@@ -168,9 +193,22 @@ class AuditSession:
             state.all_committed_at = self.clock()
         self.notify()
 
-    def record_reveal(self, reveal: Reveal) -> None:
-        self.round_state(reveal.round).reveals.setdefault(reveal.auditor, reveal)
+    def record_reveal(self, reveal: Reveal, *, public: bool = False) -> None:
+        """A reveal in clear; `public` when it came over the wire so, or we published it."""
+        state = self.round_state(reveal.round)
+        state.reveals.setdefault(reveal.auditor, reveal)
+        if public:
+            state.public.add(reveal.auditor)
         self.notify()
+
+    def record_sealed_reveal(self, sealed: SealedReveal) -> None:
+        self.round_state(sealed.round).sealed.setdefault(sealed.auditor, sealed)
+        self.notify()
+
+    def has_revealed(self, round_: int, auditor: str) -> bool:
+        """A reveal of the auditor is held, in clear or sealed."""
+        state = self.round_state(round_)
+        return auditor in state.reveals or auditor in state.sealed
 
     def commit_signal(self, round_: int) -> RoundSignal | None:
         """What the round's commit phase says about the load; None for a round judged by the
@@ -184,14 +222,14 @@ class AuditSession:
     def votes_received(self, round_: int) -> int:
         """Commits and reveals of the round held so far: anti-entropy's sign of progress."""
         state = self.round_state(round_)
-        return len(state.commits) + len(state.reveals)
+        return len(state.commits) + len(state.reveals.keys() | state.sealed.keys())
 
     def missing_commits(self, round_: int) -> list[str]:
         return sorted(self.assigned(round_) - self.round_state(round_).commits.keys())
 
     def missing_reveals(self, round_: int) -> list[str]:
         state = self.round_state(round_)
-        return sorted(state.commits.keys() - state.reveals.keys())
+        return sorted(state.commits.keys() - state.reveals.keys() - state.sealed.keys())
 
     # --- Phases --------------------------------------------------------------------------------
 
@@ -207,7 +245,7 @@ class AuditSession:
         return compute_phase(
             self.assigned(round_),
             state.commits,
-            state.reveals,
+            state.reveals.keys() | state.sealed.keys(),
             commit_expired=now >= self._commit_deadline(state),
             reveal_expired=now >= self._reveal_deadline(state),
         )

@@ -31,6 +31,7 @@ class NodeView(GossipView):
             round=round_,
             phase=session.phase(round_),
             basis=session.basis,
+            plan=session.plan,
         )
 
     def is_registered(self, address: str) -> bool:
@@ -43,6 +44,10 @@ class NodeView(GossipView):
     def has_reveal(self, trace_id: str, round_: int, auditor: str) -> bool:
         session = self._sessions.get(trace_id)
         return session is not None and auditor in session.round_state(round_).reveals
+
+    def has_sealed_reveal(self, trace_id: str, round_: int, auditor: str) -> bool:
+        session = self._sessions.get(trace_id)
+        return session is not None and auditor in session.round_state(round_).sealed
 
     def is_assigned(self, trace_id: str, round_: int, segment: int, auditor: str) -> bool:
         session = self._sessions.get(trace_id)

@@ -15,7 +15,7 @@ import logging
 from node.chain import Sender
 from node.chain.errors import ChainError
 from node.chain.ledger import LedgerClient
-from node.pipeline.finalizer import finalize_session
+from node.pipeline.finalizer import IncompleteReportError, finalize_session
 from node.pipeline.sessions import Sessions
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class ChainWatcher:
             logger.info("trace %s stalled: finalizing it", session.trace_id[:10])
             try:
                 await finalize_session(self._ledger, self._sender, session)
-            except ChainError as exc:
+            except (ChainError, IncompleteReportError) as exc:
                 logger.warning("finalizing stalled %s failed: %s", session.trace_id[:10], exc)
                 continue
             self._sessions.mark_finalized(session.trace_id)

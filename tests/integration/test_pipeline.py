@@ -41,11 +41,12 @@ from node.cli import verdict_json
 from node.p2p.bridge import P2PNode
 from node.pipeline.context import ChainContext
 from node.rpc_client import RpcClient
-from protocol.consensus import compute_round_assignments
+from protocol.consensus import compute_round_assignments, compute_round_one_plan
 from protocol.messages import (
     CommitMessage,
     GossipMessage,
     RevealMessage,
+    SealedRevealMessage,
     SegmentBundle,
     TraceAnnouncement,
     VoteBatch,
@@ -267,7 +268,9 @@ def test_verdicts_land_on_chain_despite_a_flipping_auditor(
 
 def _unbatched(
     messages: Sequence[tuple[str, GossipMessage, str]],
-) -> Iterator[TraceAnnouncement | SegmentBundle | CommitMessage | RevealMessage]:
+) -> Iterator[
+    TraceAnnouncement | SegmentBundle | CommitMessage | RevealMessage | SealedRevealMessage
+]:
     """Every message seen, the votes of a vote batch one by one."""
     for _, message, _ in messages:
         if isinstance(message, VoteBatch):
@@ -279,19 +282,27 @@ def _unbatched(
 def _messages_of(
     messages: Sequence[tuple[str, GossipMessage, str]], trace_id: str, kind: type[T]
 ) -> list[T]:
-    found: list[T] = []
-    for message in _unbatched(messages):
-        if not isinstance(message, kind):
-            continue
-        if isinstance(message, CommitMessage):
-            of = message.commit.trace_id
-        elif isinstance(message, RevealMessage):
-            of = message.reveal.trace_id
-        else:
-            of = message.trace_id
-        if of == trace_id:
-            found.append(message)
-    return found
+    return [
+        message
+        for message in _unbatched(messages)
+        if isinstance(message, kind) and _trace_of(message) == trace_id
+    ]
+
+
+def _trace_of(
+    message: TraceAnnouncement
+    | SegmentBundle
+    | CommitMessage
+    | RevealMessage
+    | SealedRevealMessage,
+) -> str:
+    if isinstance(message, CommitMessage):
+        return message.commit.trace_id
+    if isinstance(message, RevealMessage):
+        return message.reveal.trace_id
+    if isinstance(message, SealedRevealMessage):
+        return message.sealed.trace_id
+    return message.trace_id
 
 
 def test_the_spy_sees_no_step_text_in_clear(audited: Audited) -> None:
@@ -301,7 +312,7 @@ def test_the_spy_sees_no_step_text_in_clear(audited: Audited) -> None:
         assert _messages_of(audited.messages, trace_id, TraceAnnouncement)
         assert _messages_of(audited.messages, trace_id, SegmentBundle)
         assert _messages_of(audited.messages, trace_id, CommitMessage)
-        assert _messages_of(audited.messages, trace_id, RevealMessage)
+        assert _messages_of(audited.messages, trace_id, SealedRevealMessage)
     for topic, message, _ in audited.messages:
         encoded = encode_gossip_message(message)
         for secret in SECRETS:
@@ -324,6 +335,7 @@ async def _check_sealed_to_committees(audited: Audited) -> dict[str, set[int]]:
             trace = await context.load(trace_id)
             assert trace is not None
             submission = trace.submission
+            # Round-0 reveals in clear: the basis, published once round 1's commits closed.
             reveals0: dict[str, Reveal] = {
                 m.reveal.auditor: m.reveal
                 for m in _messages_of(audited.messages, trace_id, RevealMessage)
@@ -335,8 +347,14 @@ async def _check_sealed_to_committees(audited: Audited) -> dict[str, set[int]]:
                 assert recover_signer(compute_envelope_digest(bundle), bundle.signature) == (
                     submitter
                 )
-                assert (bundle.round == 0) == (bundle.basis == ())
+                assert (bundle.round == 0) == (bundle.basis == () == bundle.plan)
                 basis = [reveals0[auditor] for auditor in bundle.basis]
+                # A round-1 plan is the one the basis reveals give (committees drawn from it
+                # are the reveals': tests/unit/test_consensus.py).
+                if bundle.round == 1:
+                    assert bundle.plan == compute_round_one_plan(
+                        submission.seed, trace.tiers, submission.k, trace.snapshot, basis, DEVNET
+                    )
                 assignments = compute_round_assignments(
                     submission.seed, trace.tiers, submission.k, trace.snapshot, basis, DEVNET
                 )
@@ -353,6 +371,26 @@ async def _check_sealed_to_committees(audited: Audited) -> dict[str, set[int]]:
     finally:
         await chain.close()
     return rounds_seen
+
+
+def test_round_zero_votes_stay_sealed_until_round_one_commits_closed(audited: Audited) -> None:
+    """Round 0's reveals go to the submitter sealed; in clear only once round 1 takes no more
+    commits (the submitter publishes its basis then), so nobody in round 1 copies them."""
+    for trace_id in audited.trace_ids.values():
+        # In the order the spy received them.
+        mine = [m for m in _unbatched(audited.messages) if _trace_of(m) == trace_id]
+        clear0 = [
+            i for i, m in enumerate(mine) if isinstance(m, RevealMessage) and m.reveal.round == 0
+        ]
+        commits1 = [
+            i for i, m in enumerate(mine) if isinstance(m, CommitMessage) and m.commit.round == 1
+        ]
+        sealed = _messages_of(audited.messages, trace_id, SealedRevealMessage)
+        submitter = audited.network.nodes[1].address
+        assert sealed and all(m.sealed.recipient == submitter for m in sealed)
+        # No round-1 commit came after any round-0 reveal in clear. (A round 1 whose doubled
+        # committees hold only round-0 abstainers asks nobody: its basis goes out at once.)
+        assert max(commits1, default=-1) < min(clear0, default=len(mine)), trace_id
 
 
 def test_every_segment_is_sealed_to_its_drawn_auditors(audited: Audited) -> None:

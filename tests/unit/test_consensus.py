@@ -11,11 +11,12 @@ from protocol.consensus import (
     Escalation,
     SegmentTally,
     compute_audit_outcome,
-    compute_escalated_tiers,
     compute_escalation,
     compute_first_error,
     compute_margin_bps,
+    compute_planned_assignments,
     compute_round_assignments,
+    compute_round_one_plan,
     compute_segment_verdict,
     compute_tallies,
     compute_trace_verdict,
@@ -576,6 +577,11 @@ def test_first_error_on_a_built_hdag() -> None:
             )
 
 
+def _escalated_tiers(auditors: list[Auditor], tiers: list[Tier], reveals: list[Reveal]) -> dict:
+    plan = compute_round_one_plan(SEED, tiers, 3, auditors, reveals, DEVNET)
+    return {p.segment: p.tier for p in plan}
+
+
 def test_escalated_tiers_are_the_tiers_round_one_committees_are_drawn_from() -> None:
     auditors = _auditors()
     tiers = _segment_tiers(auditors)
@@ -583,7 +589,7 @@ def test_escalated_tiers_are_the_tiers_round_one_committees_are_drawn_from() -> 
     # The checker abstains on every operation: those move up to the LLM tier; the rest settle.
     abstaining = [r for r in _honest_round0() if r.auditor != ADDRESSES[0]]
     abstaining.append(_reveal(ADDRESSES[0], 0, dict.fromkeys(ops, Vote.ABSTAIN)))
-    escalated = compute_escalated_tiers(SEED, tiers, 3, auditors, abstaining, DEVNET)
+    escalated = _escalated_tiers(auditors, tiers, abstaining)
     assert escalated == dict.fromkeys(ops, Tier.LLM)
     by_address = {auditor.address: auditor for auditor in auditors}
     assignments = compute_round_assignments(SEED, tiers, 3, auditors, abstaining, DEVNET)
@@ -592,6 +598,27 @@ def test_escalated_tiers_are_the_tiers_round_one_committees_are_drawn_from() -> 
     for segment, committee in round1.items():
         assert all(escalated[segment] in by_address[a].tiers for a in committee)
     # With no reveal at all nothing was judged: the same tier, with a doubled committee.
-    silent = compute_escalated_tiers(SEED, tiers, 3, auditors, (), DEVNET)
-    assert silent == dict(enumerate(tiers))
-    assert compute_escalated_tiers(SEED, tiers, 3, auditors, _honest_round0(), DEVNET) == {}
+    assert _escalated_tiers(auditors, tiers, []) == dict(enumerate(tiers))
+    assert _escalated_tiers(auditors, tiers, _honest_round0()) == {}
+
+
+def test_a_node_holding_only_the_plan_draws_the_committees_the_reveals_give() -> None:
+    """The round-0 reveals stay sealed to the submitter until round 1's commits close: other
+    nodes draw round 1 from the declared plan, which must give exactly the same committees."""
+    auditors = _auditors()
+    tiers = _segment_tiers(auditors)
+    ops = _indices(Level.OPERATION)
+    split = [r for r in _honest_round0() if r.auditor != ADDRESSES[0]]
+    split.append(_reveal(ADDRESSES[0], 0, dict.fromkeys(ops, Vote.ABSTAIN)))
+    for reveals in (split, [], _honest_round0()):
+        plan = compute_round_one_plan(SEED, tiers, 3, auditors, reveals, DEVNET)
+        assert compute_planned_assignments(SEED, tiers, 3, auditors, plan) == (
+            compute_round_assignments(SEED, tiers, 3, auditors, reveals, DEVNET)
+        )
+    # Nobody revealed: every doubled committee leaves out all of its round-0 members.
+    silent = compute_round_one_plan(SEED, tiers, 3, auditors, [], DEVNET)
+    round0 = compute_planned_assignments(SEED, tiers, 3, auditors, ())
+    assert [p.segment for p in silent] == list(range(len(tiers)))
+    for p in silent:
+        assert p.committee_multiplier == 2
+        assert p.excluded == tuple(sorted(round0[(0, p.segment)]))

@@ -13,6 +13,7 @@ from protocol.gossip import (
     Phase,
     TraceOnChain,
     Verdict,
+    check_round_one_plan,
     compute_batch_verdict,
     validate_gossip_message,
 )
@@ -23,6 +24,8 @@ from protocol.messages import (
     EncryptedSegment,
     MessageDecodeError,
     RevealMessage,
+    SealedReveal,
+    SealedRevealMessage,
     SegmentBundle,
     TraceAnnouncement,
     VoteBatch,
@@ -31,7 +34,7 @@ from protocol.messages import (
     make_vote_batch,
     sign_envelope,
 )
-from protocol.models import Commit, Vote, VoteEntry
+from protocol.models import Commit, PlannedEscalation, Tier, Vote, VoteEntry
 from protocol.signing import compute_address
 from protocol.votes import make_commit, make_reveal
 
@@ -60,7 +63,10 @@ class View:
     )
     commits: dict[tuple[str, int, str], Commit] = field(default_factory=dict)
     reveals: set[tuple[str, int, str]] = field(default_factory=set)
+    sealed: set[tuple[str, int, str]] = field(default_factory=set)
     assigned: set[tuple[int, str]] = field(default_factory=lambda: {(0, AUDITOR), (2, AUDITOR)})
+    #: The round `assigned` is of; None: the trace's current round.
+    assigned_round: int | None = None
 
     @property
     def domain_separator(self) -> bytes:
@@ -78,8 +84,12 @@ class View:
     def has_reveal(self, trace_id: str, round_: int, auditor: str) -> bool:
         return (trace_id, round_, auditor) in self.reveals
 
+    def has_sealed_reveal(self, trace_id: str, round_: int, auditor: str) -> bool:
+        return (trace_id, round_, auditor) in self.sealed
+
     def is_assigned(self, trace_id: str, round_: int, segment: int, auditor: str) -> bool:
-        return trace_id == TRACE_ID and round_ == self.round and (segment, auditor) in self.assigned
+        of = self.round if self.assigned_round is None else self.assigned_round
+        return trace_id == TRACE_ID and round_ == of and (segment, auditor) in self.assigned
 
     @property
     def round(self) -> int:
@@ -111,8 +121,15 @@ def _announcement(key: str = SUBMITTER_KEY, **update: object) -> TraceAnnounceme
     return sign_envelope(TraceAnnouncement.model_validate({**fields, **update}), key)
 
 
+PLAN = (PlannedEscalation(segment=1, tier=Tier.CHECKER, committee_multiplier=2),)
+
+
 def _bundle(
-    key: str = SUBMITTER_KEY, index: int = 0, round_: int = 0, basis: tuple[str, ...] = ()
+    key: str = SUBMITTER_KEY,
+    index: int = 0,
+    round_: int = 0,
+    basis: tuple[str, ...] = (),
+    plan: tuple[PlannedEscalation, ...] = (),
 ) -> SegmentBundle:
     item = EncryptedSegment(
         index=index,
@@ -127,6 +144,7 @@ def _bundle(
         sender=compute_address(key),
         items=(item,),
         basis=basis,
+        plan=plan,
         signature=UNSIGNED,
     )
     return sign_envelope(bundle, key)
@@ -138,6 +156,21 @@ def _commit(key: str = AUDITOR_KEY, votes: tuple[VoteEntry, ...] = VOTES) -> Com
 
 def _reveal(key: str = AUDITOR_KEY, votes: tuple[VoteEntry, ...] = VOTES) -> RevealMessage:
     return RevealMessage(reveal=make_reveal(key, TRACE_ID, 0, votes, SALT, DOMAIN))
+
+
+def _sealed(key: str = AUDITOR_KEY, recipient: str = SUBMITTER) -> SealedRevealMessage:
+    """A sealed reveal: validators see only its header, so any ciphertext will do here."""
+    sealed = SealedReveal(
+        trace_id=TRACE_ID,
+        round=0,
+        auditor=AUDITOR,
+        recipient=recipient,
+        ephemeral_key="0x" + "01" * 32,
+        nonce="0x" + "02" * 12,
+        ciphertext="0xdeadbeef",
+        signature=UNSIGNED,
+    )
+    return SealedRevealMessage(sealed=sign_envelope(sealed, key))
 
 
 def _committed_view() -> View:
@@ -189,13 +222,51 @@ def test_commit_signed_for_another_ledger_is_rejected() -> None:
 def test_reveal_rules() -> None:
     _check(_committed_view().in_phase(Phase.REVEAL), _reveal(), Outcome.ACCEPT)
     _check(_committed_view(), _reveal(), Outcome.IGNORE, "not open")
-    _check(_committed_view().in_phase(Phase.CLOSED), _reveal(), Outcome.IGNORE, "not open")
     _check(View().in_phase(Phase.REVEAL), _reveal(), Outcome.IGNORE, "no earlier commit")
     changed = (VOTES[0], VOTES[1].model_copy(update={"vote": Vote.VALID}))
     view = _committed_view().in_phase(Phase.REVEAL)
     _check(view, _reveal(votes=changed), Outcome.REJECT, "does not match")
     view.reveals.add((TRACE_ID, 0, AUDITOR))
     _check(view, _reveal(), Outcome.IGNORE, "duplicate")
+
+
+def test_round_zero_reveal_made_public_after_its_round_closed() -> None:
+    """Sealed to the submitter during round 0, a reveal is published in clear once round 1's
+    commits closed (the submitter's basis) or the trace stalled (its auditor)."""
+    # Round 0 closed, no round 1: it counts with the commit this node saw in time.
+    _check(_committed_view().in_phase(Phase.CLOSED), _reveal(), Outcome.ACCEPT)
+    _check(View().in_phase(Phase.CLOSED), _reveal(), Outcome.IGNORE, "no earlier commit")
+    # Round 1 open: only the basis counts, commit seen or not (the submitter vouched for it).
+    in_basis = _round1_view((AUDITOR,))
+    in_basis.assigned, in_basis.assigned_round = {(0, AUDITOR), (2, AUDITOR)}, 0
+    _check(in_basis, _reveal(), Outcome.ACCEPT)
+    _check(_round1_view((SUBMITTER,)), _reveal(), Outcome.IGNORE, "outside the round-1 basis")
+    in_basis.commits[(TRACE_ID, 0, AUDITOR)] = _commit(votes=(VOTES[0],)).commit
+    _check(in_basis, _reveal(), Outcome.REJECT, "does not match")
+    in_basis.reveals.add((TRACE_ID, 0, AUDITOR))
+    _check(in_basis, _reveal(), Outcome.IGNORE, "duplicate")
+
+
+def test_sealed_reveal_rules() -> None:
+    _check(_committed_view().in_phase(Phase.REVEAL), _sealed(), Outcome.ACCEPT)
+    view = _committed_view().in_phase(Phase.REVEAL)
+    _check(view, _sealed(recipient=AUDITOR), Outcome.REJECT, "other than the trace's submitter")
+    _check(view, _sealed(key=STRANGER_KEY), Outcome.REJECT, "does not recover")
+    tampered = _sealed().sealed.model_copy(update={"ciphertext": "0xdeadbeee"})
+    _check(view, SealedRevealMessage(sealed=tampered), Outcome.REJECT, "does not recover")
+    _check(_committed_view(), _sealed(), Outcome.IGNORE, "not open")
+    _check(View().in_phase(Phase.REVEAL), _sealed(), Outcome.IGNORE, "no earlier commit")
+    view.sealed.add((TRACE_ID, 0, AUDITOR))
+    _check(view, _sealed(), Outcome.IGNORE, "duplicate")
+    view = _committed_view().in_phase(Phase.REVEAL)
+    view.reveals.add((TRACE_ID, 0, AUDITOR))
+    _check(view, _sealed(), Outcome.IGNORE, "duplicate")
+    view = _committed_view().in_phase(Phase.REVEAL)
+    view.assigned = set()
+    _check(view, _sealed(), Outcome.REJECT, "assigned no segment")
+    batch = make_vote_batch([_sealed(), _commit()])
+    assert batch.messages() == (_commit(), _sealed())
+    assert decode_gossip_message(encode_gossip_message(batch)) == batch
 
 
 def test_reveal_on_unassigned_segment_is_rejected() -> None:
@@ -235,13 +306,37 @@ def _round1_view(basis: tuple[str, ...] | None) -> View:
     return view
 
 
-def test_bundle_basis_rules() -> None:
+def _round1_plan_view(basis: tuple[str, ...], plan: tuple[PlannedEscalation, ...]) -> View:
+    view = _round1_view(basis)
+    assert view.trace is not None
+    view.trace = replace(view.trace, plan=plan)
+    return view
+
+
+def test_bundle_basis_and_plan_rules() -> None:
     _check(View(), _bundle(basis=(AUDITOR,)), Outcome.REJECT, "round-0 bundle names a basis")
-    view = _round1_view((AUDITOR,))
+    _check(View(), _bundle(plan=PLAN), Outcome.REJECT, "round-0 bundle names a basis or a plan")
+    view = _round1_plan_view((AUDITOR,), PLAN)
     view.assigned = {(0, AUDITOR)}
-    _check(view, _bundle(round_=1, basis=(AUDITOR,)), Outcome.ACCEPT)
-    _check(view, _bundle(round_=1, basis=(SUBMITTER,)), Outcome.REJECT, "another basis")
-    _check(_round1_view(None), _bundle(round_=1, basis=(AUDITOR,)), Outcome.REJECT, "basis")
+    _check(view, _bundle(round_=1, basis=(AUDITOR,), plan=PLAN), Outcome.ACCEPT)
+    _check(view, _bundle(round_=1, basis=(SUBMITTER,), plan=PLAN), Outcome.REJECT, "another")
+    _check(view, _bundle(round_=1, basis=(AUDITOR,)), Outcome.REJECT, "another basis or plan")
+    unopened = _round1_view(None)
+    _check(unopened, _bundle(round_=1, basis=(AUDITOR,), plan=PLAN), Outcome.REJECT, "basis")
+
+
+def test_a_malformed_round_one_plan_opens_nothing() -> None:
+    def plan(*segments: int) -> tuple[PlannedEscalation, ...]:
+        return tuple(
+            PlannedEscalation(segment=s, tier=Tier.LLM, committee_multiplier=1) for s in segments
+        )
+
+    assert check_round_one_plan(plan(0, 2), tuple(sorted((AUDITOR, SUBMITTER))), 3) is None
+    assert "ascending" in (check_round_one_plan(plan(2, 0), (), 3) or "")
+    assert "ascending" in (check_round_one_plan(plan(1, 1), (), 3) or "")
+    assert "segment 3" in (check_round_one_plan(plan(3), (), 3) or "")
+    unsorted = tuple(sorted((AUDITOR, SUBMITTER), reverse=True))
+    assert "basis" in (check_round_one_plan((), unsorted, 3) or "")
 
 
 def test_vote_batch_is_judged_from_its_votes() -> None:

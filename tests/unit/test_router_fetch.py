@@ -1,5 +1,6 @@
 """Anti-entropy asks the peers that can hold a missing vote: its auditor's own node first, and
-the others only when that node does not answer."""
+the others only when that node does not answer; and answers for a round-0 reveal of an open
+trace in clear only once it is public."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ from dataclasses import dataclass, field
 
 from node.p2p.bridge import FetchError
 from node.pipeline.router import GossipRouter
+from protocol.messages import (
+    RevealMessage,
+    SealedReveal,
+    SealedRevealMessage,
+    decode_gossip_message,
+)
+from tests.unit.test_session import Clock, _abstaining_reveal, _session
 
 AUDITOR_A, AUDITOR_B = "0x" + "aa" * 20, "0x" + "bb" * 20
 PEER_OF = {AUDITOR_A: "peer-a", AUDITOR_B: "peer-b"}
@@ -74,3 +82,29 @@ def test_the_other_peers_are_asked_when_the_own_node_is_not_connected() -> None:
 def test_an_empty_answer_from_another_peer_does_not_end_the_search() -> None:
     p2p = FakeP2P(connected=["peer-x", "peer-a", "peer-y"], failing={"peer-a", "peer-x"})
     assert fetch(p2p, [AUDITOR_A]) == ["peer-a", "peer-x", "peer-y"]
+
+
+def test_an_open_traces_round_zero_reveal_is_served_sealed_until_it_is_public() -> None:
+    """A node holds its own auditor's round-0 reveal in clear (and the submitter holds all of
+    them, opened): a fetch gets the sealed copy until the reveal was made public."""
+    session = _session(Clock())
+    auditor = sorted(session.assigned(0))[0]
+    reveal = _abstaining_reveal(session, auditor)
+    sealed = SealedReveal(
+        trace_id=session.trace_id,
+        round=0,
+        auditor=auditor,
+        recipient=session.context.submission.submitter,
+        ephemeral_key="0x" + "01" * 32,
+        nonce="0x" + "02" * 12,
+        ciphertext="0xdeadbeef",
+        signature="0x" + "00" * 65,
+    )
+    serve = GossipRouter._serve_open_round_zero_reveal
+    assert serve(session, auditor) == b""
+    session.record_reveal(reveal)
+    assert serve(session, auditor) == b""  # private, and no sealed copy to give
+    session.record_sealed_reveal(sealed)
+    assert decode_gossip_message(serve(session, auditor)) == SealedRevealMessage(sealed=sealed)
+    session.record_reveal(reveal, public=True)
+    assert decode_gossip_message(serve(session, auditor)) == RevealMessage(reveal=reveal)

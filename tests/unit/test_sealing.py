@@ -1,4 +1,4 @@
-"""Segment sealing: round trip, every tampered field refused, no clear text on the wire, limits."""
+"""Segment and reveal sealing: round trip, every tampered field refused, no clear text, limits."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ from node.sealing import (
     SegmentTooLargeError,
     _derive_key,
     compute_header,
+    compute_reveal_header,
+    open_reveal,
     open_segment,
     seal_bundle,
+    seal_reveal,
     seal_segment,
 )
 from protocol.encoding import canonical_json, from_hex, keccak_hex, to_hex
@@ -24,13 +27,16 @@ from protocol.messages import (
     MAX_BUNDLE_ITEMS,
     MAX_GOSSIP_MESSAGE_BYTES,
     EncryptedSegment,
+    SealedReveal,
+    SealedRevealMessage,
     SegmentBundle,
     compute_envelope_digest,
     decode_gossip_message,
     encode_gossip_message,
 )
-from protocol.models import Level, Segment, Tier
+from protocol.models import Level, PlannedEscalation, Reveal, Segment, Tier, Vote, VoteEntry
 from protocol.signing import compute_address, recover_signer
+from protocol.votes import make_reveal
 
 TRACE_ID = keccak_hex(b"trace")
 OTHER_TRACE_ID = keccak_hex(b"other trace")
@@ -313,3 +319,89 @@ def test_bundle_refuses_a_segment_of_another_trace() -> None:
 def test_empty_input_gives_no_bundles() -> None:
     assert seal_bundle(TRACE_ID, 0, {}, SUBMITTER.account_key) == []
     assert compute_address(SUBMITTER.account_key) == SUBMITTER.address
+
+
+# --- Round-0 reveals, sealed to the submitter ----------------------------------------------------
+
+DOMAIN = bytes(32)
+
+
+def _reveal(by: NodeIdentity = ALICE, round_: int = 0) -> Reveal:
+    votes = (
+        VoteEntry(segment=1, vote=Vote.INVALID, confidence=9_000, rationale=keccak_hex(b"why")),
+        VoteEntry(segment=4, vote=Vote.VALID, confidence=7_000, rationale=keccak_hex(b"ok")),
+    )
+    return make_reveal(by.account_key, TRACE_ID, round_, votes, keccak_hex(b"salt"), DOMAIN)
+
+
+def _seal_reveal(reveal: Reveal, by: NodeIdentity = ALICE) -> SealedReveal:
+    return seal_reveal(reveal, SUBMITTER.address, SUBMITTER.x25519_public, by.account_key)
+
+
+def test_a_sealed_reveal_opens_for_the_submitter_only_and_hides_the_votes() -> None:
+    reveal = _reveal()
+    sealed = _seal_reveal(reveal)
+    assert (sealed.trace_id, sealed.round, sealed.auditor) == (TRACE_ID, 0, ALICE.address)
+    assert recover_signer(compute_envelope_digest(sealed), sealed.signature) == ALICE.address
+    assert open_reveal(sealed, SUBMITTER.x25519, SUBMITTER.address) == reveal
+    # Nothing of the votes is on the wire: not the salt, not a rationale, not the signature.
+    wire = encode_gossip_message(SealedRevealMessage(sealed=sealed))
+    for secret in (reveal.salt, reveal.votes[0].rationale, reveal.signature):
+        assert secret[2:].encode() not in wire
+    with pytest.raises(SealingError, match="sealed to"):
+        open_reveal(sealed, BOB.x25519, BOB.address)
+    with pytest.raises(SealingError, match="authentication failed"):
+        open_reveal(sealed, BOB.x25519, SUBMITTER.address)
+
+
+def test_a_tampered_or_relabelled_sealed_reveal_does_not_open() -> None:
+    sealed = _seal_reveal(_reveal())
+    for change in (
+        {"ciphertext": _flip_hex(sealed.ciphertext, 5)},
+        {"nonce": _flip_hex(sealed.nonce)},
+        {"auditor": BOB.address},  # another auditor's header: the AEAD data differs
+        {"trace_id": OTHER_TRACE_ID},
+    ):
+        with pytest.raises(SealingError, match="authentication failed"):
+            open_reveal(sealed.model_copy(update=change), SUBMITTER.x25519, SUBMITTER.address)
+
+
+def test_only_an_auditor_seals_its_own_round_zero_reveal() -> None:
+    with pytest.raises(SealingError, match="only round-0"):
+        _seal_reveal(_reveal(round_=1))
+    with pytest.raises(SealingError, match="not the reveal's auditor"):
+        _seal_reveal(_reveal(by=ALICE), by=BOB)
+
+
+def test_a_sealed_plaintext_that_is_another_auditors_reveal_is_refused() -> None:
+    """BOB seals ALICE's reveal under his own header: it opens, but does not match it."""
+    alice = _reveal(ALICE)
+    header = compute_reveal_header(TRACE_ID, BOB.address, SUBMITTER.address)
+    ephemeral = X25519PrivateKey.from_private_bytes(bytes([9]) * 32)
+    ephemeral_public = ephemeral.public_key().public_bytes_raw()
+    key = _derive_key(
+        ephemeral, SUBMITTER.x25519_public, ephemeral_public, SUBMITTER.x25519_public, header
+    )
+    plaintext = canonical_json(alice.model_dump(mode="json"))
+    forged = SealedReveal(
+        trace_id=TRACE_ID,
+        round=0,
+        auditor=BOB.address,
+        recipient=SUBMITTER.address,
+        ephemeral_key=to_hex(ephemeral_public),
+        nonce=to_hex(FIXED_NONCE),
+        ciphertext=to_hex(ChaCha20Poly1305(key).encrypt(FIXED_NONCE, plaintext, header)),
+        signature="0x" + "00" * 65,
+    )
+    with pytest.raises(SealingError, match="differs from its header"):
+        open_reveal(forged, SUBMITTER.x25519, SUBMITTER.address)
+
+
+def test_round_one_bundles_carry_the_plan() -> None:
+    plan = (PlannedEscalation(segment=2, tier=Tier.LLM, committee_multiplier=1),)
+    segments = {ALICE.address: (ALICE.x25519_public, [_segment(2)])}
+    (bundle,) = seal_bundle(
+        TRACE_ID, 1, segments, SUBMITTER.account_key, basis=(BOB.address,), plan=plan
+    )
+    assert (bundle.basis, bundle.plan) == ((BOB.address,), plan)
+    _assert_signed_by_submitter(bundle)

@@ -14,6 +14,7 @@ from node.pipeline.sessions import Sessions
 from protocol.gossip import Phase
 from protocol.hdag import build_hdag
 from protocol.layout import compute_segment_layout
+from protocol.messages import SealedReveal
 from protocol.models import Auditor, Commit, Reveal, Tier, Trace, Vote, VoteEntry
 from protocol.params import DEVNET
 from protocol.rounds import compute_layout_tiers
@@ -299,3 +300,56 @@ def test_only_traces_whose_round_collects_votes_count_as_in_flight() -> None:
     assert sessions.open_rounds() == 1
     clock.now += TIMING.commit_window_s + TIMING.reveal_window_s  # both windows ran out
     assert sessions.open_rounds() == 0
+
+
+def test_a_node_without_the_reveals_opens_round_one_from_the_declared_plan() -> None:
+    """The coordinator holds the round-0 reveals (sealed to it); every other node holds only the
+    plan its round-1 bundles declare, draws the same committees, and checks the plan once the
+    basis reveals are public."""
+    coordinator, bystander = _session(Clock()), _session(Clock())
+    reveals = [_abstaining_reveal(coordinator, a) for a in sorted(coordinator.assigned(0))]
+    coordinator.adopt_basis(reveals)
+    assert coordinator.plan is not None and coordinator.basis is not None
+    bystander.adopt_plan(coordinator.plan, reversed(coordinator.basis))
+    assert (bystander.current_round, bystander.basis) == (1, coordinator.basis)
+    assert bystander.assignments == coordinator.assignments
+    for segment in range(bystander.context.segment_count):
+        assert bystander.segment_tier(1, segment) is coordinator.segment_tier(1, segment)
+    assert bystander.check_plan() is None  # no basis reveal public yet
+    for reveal in reveals[:-1]:
+        bystander.record_reveal(reveal, public=True)
+    assert bystander.check_plan() is None
+    bystander.record_reveal(reveals[-1], public=True)
+    assert bystander.check_plan() is True
+    assert bystander.round_state(0).public == set(coordinator.basis)
+    # A plan the basis does not give (here: nothing escalated) is caught.
+    liar = _session(Clock())
+    liar.adopt_plan((), coordinator.basis)
+    for reveal in reveals:
+        liar.record_reveal(reveal)
+    assert liar.check_plan() is False
+
+
+def test_a_sealed_reveal_counts_as_revealed_for_the_phase() -> None:
+    clock = Clock()
+    session = _session(clock)
+    assigned = sorted(session.assigned(0))
+    for auditor in assigned:
+        session.record_commit(_commit(session, auditor))
+    assert session.phase(0) is Phase.REVEAL
+    for auditor in assigned:
+        sealed = SealedReveal(
+            trace_id=session.trace_id,
+            round=0,
+            auditor=auditor,
+            recipient=session.context.submission.submitter,
+            ephemeral_key="0x" + "01" * 32,
+            nonce="0x" + "02" * 12,
+            ciphertext="0xdeadbeef",
+            signature="0x" + "00" * 65,
+        )
+        assert session.missing_reveals(0) == assigned[assigned.index(auditor) :]
+        session.record_sealed_reveal(sealed)
+        assert session.has_revealed(0, auditor)
+    assert session.phase(0) is Phase.CLOSED
+    assert session.round_state(0).reveals == {}  # nothing in clear on this node
