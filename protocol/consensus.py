@@ -283,11 +283,14 @@ def _make_plan(
 
     A doubled committee is drawn from the round-0 tier and contains the round-0 committee (the
     draw is monotone in k). A member that abstained said it could not judge the segment; one
-    that did not reveal is likely gone. Neither is asked again at the same tier: an abstainer
-    would vote with round 0's votes known (a copycat abstained in round 0 at no cost and copied
-    them in round 1: 98% of its copied votes over 200 traces, `benchmarks/profitability.py`).
-    The abstainer's word stands, though: its stake counts in round 1 as ABSTAIN
-    (`_carry_round_zero_abstentions`). A segment escalated to the next tier is judged there by
+    that did not reveal is likely gone. Neither is asked again at the same tier. The rule came
+    in while round 0's reveals were public during round 1: a copycat abstained in round 0 at no
+    cost and copied them in round 1 (98% of its copied votes over 200 traces,
+    `benchmarks/profitability.py`). Round-0 reveals are now sealed to the submitter until round
+    1's commits close; the rule stays because it still keeps the submitter's own auditor (which
+    reads round 0) from turning an abstention into a copied vote, and it costs an honest
+    abstainer nothing: its word stands, its stake counting in round 1 as ABSTAIN
+    (`_carry_round_zero_abstentions`), which is what it would answer again. A segment escalated to the next tier is judged there by
     whoever holds that tier, round-0 members included: an auditor whose checkers abstained may
     still judge it as a human.
     """

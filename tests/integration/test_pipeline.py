@@ -501,18 +501,15 @@ def _on_full_mesh(node: NetworkNode) -> bool:
 
 
 def _round0_complete(messages: Sequence[tuple[str, GossipMessage, str]], trace_id: str) -> bool:
-    """Every auditor the round-0 bundles were sealed to has revealed its round-0 votes."""
+    """Every auditor the round-0 bundles were sealed to has revealed its round-0 votes (sealed
+    to the coordinator: the spy sees only that it did)."""
     recipients = {
         item.recipient
         for bundle in _messages_of(messages, trace_id, SegmentBundle)
         if bundle.round == 0
         for item in bundle.items
     }
-    revealed = {
-        m.reveal.auditor
-        for m in _messages_of(messages, trace_id, RevealMessage)
-        if m.reveal.round == 0
-    }
+    revealed = {m.sealed.auditor for m in _messages_of(messages, trace_id, SealedRevealMessage)}
     return bool(recipients) and recipients <= revealed
 
 
@@ -537,7 +534,9 @@ async def _kill_after_round0(network: Network, coordinator: NetworkNode) -> str:
 
 def test_a_stalled_trace_is_finalized_by_another_node(tmp_path: Path) -> None:
     """The coordinator dies once round 0 is complete, after its bundles were delivered (a
-    coordinator killed before delivering leaves its auditors nothing to judge)."""
+    coordinator killed before delivering leaves its auditors nothing to judge), holding the
+    only readable copy of the round-0 reveals: the auditors make their own public, and a
+    bystander finalizes from them."""
     directory = tmp_path / "devnet"
     # Bystanders finalize a trace 5 s after they first saw it.
     settings: list[dict[str, Any]] = [{"audit": {"stall_timeout_s": 5.0}}] * 4
@@ -553,6 +552,12 @@ def test_a_stalled_trace_is_finalized_by_another_node(tmp_path: Path) -> None:
         finalizer = next(n for n in network.nodes if n.address == on_chain.finalizers[0])
         assert finalizer is not coordinator
         assert "stalled: finalizing it" in finalizer.log.read_text(encoding="utf-8")
+        published = [
+            node
+            for node in network.nodes
+            if "our round-0 reveal made public" in node.log.read_text(encoding="utf-8")
+        ]
+        assert published and coordinator not in published
         assert (on_chain.verdict.verdict.name, on_chain.verdict.first_error) == (
             EXPECTED["flawed-arithmetic"]
         )
