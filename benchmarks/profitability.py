@@ -484,17 +484,20 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
         mine = [p for p in points if p["honest"] == honest]
         baseline = [p for p in mine if p["strategy"] == "none"]
         profit, safety = panels[0][column], panels[1][column]
-        for strategy in sorted({p["strategy"] for p in mine} - {"none"}):
+        adversaries = sorted({(p["strategy"], _round_zero(p)) for p in mine} - {("none", "")})
+        for strategy, round_zero in adversaries:
             line = sorted(
-                baseline + [p for p in mine if p["strategy"] == strategy],
+                baseline
+                + [p for p in mine if (p["strategy"], _round_zero(p)) == (strategy, round_zero)],
                 key=lambda p: p["fraction"],
             )
+            name = f"{strategy}, round 0 public" if round_zero == "public" else strategy
             xs = [100 * p["fraction"] for p in line]
             drawn = profit.plot(
                 xs,
                 [p["profit_eth_per_10_eth_staked"]["honest"] for p in line],
                 marker="o",
-                label=f"honest, against {strategy}",
+                label=f"honest, against {name}",
             )
             attackers = [p for p in line if strategy in p["profit_eth_per_10_eth_staked"]]
             profit.plot(
@@ -503,17 +506,21 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
                 marker="x",
                 linestyle="--",
                 color=drawn[0].get_color(),
-                label=strategy,
+                label=name,
             )
-            safety.plot(
-                xs, [100 * p["first_error_accuracy"] for p in line], marker="o", label=strategy
-            )
+            safety.plot(xs, [100 * p["first_error_accuracy"] for p in line], marker="o", label=name)
         _label_panels(
             (profit, f"honest judge {honest}: profit over {mine[0]['traces']} traces"),
             (safety, "safety: on-chain first error equals the label"),
             "adversarial share of the stake (%)",
         )
     save_figure(figure, path)
+
+
+def _round_zero(point: dict[str, Any]) -> str:
+    """Whether round 1 saw round 0's reveals in a point ("" for the no-adversary baseline,
+    where nobody reads them): files from before the sealing have no field, and were public."""
+    return "" if point["strategy"] == "none" else point.get("round_zero", "public")
 
 
 def _label_panels(profit: tuple[Any, str], safety: tuple[Any, str], x_label: str) -> None:
