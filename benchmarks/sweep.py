@@ -5,7 +5,8 @@ prediction and the single-auditor baseline.
 Run from the repository root:
 `python benchmarks/sweep.py [--records FILE] [--limit 12]
 [--auditors oracle:0.7 oracle:0.8 oracle:0.9] [--strategies flip always-valid collude random
-copycat] [--fractions 0 0.1 0.2 0.3 0.4] [--out ...json]`.
+copycat] [--fractions 0 0.1 0.2 0.3 0.4] [--commit-window S] [--reveal-window S]
+[--stall-timeout S] [--trace-timeout S] [--out ...json]`.
 
 Each point is one `trustnode eval` run (`devnet.evaluation.run_evaluation`) on a fresh
 five-node devnet: every node an oracle auditor right with probability P (seeded), or with
@@ -192,8 +193,15 @@ async def compute_baselines(
 
 
 async def measure_point(
-    records: Path, limit: int, auditors: str, fraction: float, strategy: str, seed: int
+    records: Path,
+    limit: int,
+    auditors: str,
+    fraction: float,
+    strategy: str,
+    seed: int,
+    timing: dict[str, float] | None = None,
 ) -> dict[str, Any]:
+    """One `trustnode eval` run; `timing`: the nodes' windows (EvalOptions fields)."""
     accuracy = parse_oracle_accuracy(auditors)
     with tempfile.TemporaryDirectory(prefix="trust-sweep-") as tmp:
         options = EvalOptions(
@@ -205,6 +213,7 @@ async def measure_point(
             byzantine=fraction,
             strategy=strategy,  # type: ignore[arg-type]
             **({} if accuracy is None else {"judge_accuracy": accuracy}),
+            **(timing or {}),
         )
         started = time.perf_counter()
         document = await run_evaluation(options, io.StringIO())
@@ -225,6 +234,7 @@ async def measure_point(
         "final": metrics["final"],
         "records": metrics["records"],
         "wall_s": round(time.perf_counter() - started, 1),
+        "timing": timing or {},
         **await compute_baselines(records, limit, auditors, accuracy, adversaries, strategy),
     }
     print(json.dumps(point), flush=True)
@@ -243,10 +253,20 @@ async def run(args: argparse.Namespace, document: dict[str, Any]) -> None:
     ]
     for auditors, fraction, strategy in plan:
         point = await measure_point(
-            args.records, args.limit, auditors, fraction, strategy, args.seed
+            args.records, args.limit, auditors, fraction, strategy, args.seed, _timing(args)
         )
         document["points"].append(point)
         write_result(args.out, document)
+
+
+def _timing(args: argparse.Namespace) -> dict[str, float]:
+    given = {
+        "commit_window_s": args.commit_window,
+        "reveal_window_s": args.reveal_window,
+        "stall_timeout_s": args.stall_timeout,
+        "trace_timeout_s": args.trace_timeout,
+    }
+    return {key: value for key, value in given.items() if value is not None}
 
 
 def _f1(scores: dict[str, Any] | None) -> float | None:
@@ -345,6 +365,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--fractions", type=float, nargs="+", default=[0, 0.1, 0.2, 0.3, 0.4])
     parser.add_argument("--seed", type=int, default=1)
+    for flag in ("--commit-window", "--reveal-window", "--stall-timeout", "--trace-timeout"):
+        parser.add_argument(
+            flag, type=float, default=None, help="seconds, every node (default: the node's)"
+        )
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--replot", action="store_true", help="only redraw the PNG from --out")
     return parser.parse_args(argv)

@@ -437,6 +437,9 @@ def command_eval(args: argparse.Namespace, out: TextIO) -> int:
         byzantine=args.byzantine,
         strategy=args.strategy,
         judge_accuracy=args.judge_accuracy,
+        commit_window_s=args.commit_window,
+        reveal_window_s=args.reveal_window,
+        stall_timeout_s=args.stall_timeout,
     )
     document = run_until_terminated(lambda: run_evaluation(options))
     out.write(format_eval_metrics(document["metrics"]) + f"\nwritten {options.out}\n")
@@ -447,6 +450,13 @@ def _fraction(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 86_400:
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds in (0, 86400]")
     return value
 
 
@@ -488,6 +498,13 @@ def _add_eval_command(commands: Any) -> None:
         default=DEFAULT_JUDGE_ACCURACY,
         help="accuracy of one vote assumed by the verdict probability (default %(default)s)",
     )
+    for flag in ("--commit-window", "--reveal-window", "--stall-timeout"):
+        evaluate.add_argument(
+            flag,
+            type=_positive_seconds,
+            default=None,
+            help="seconds, every node (default: the node's; a slow judge needs longer windows)",
+        )
     evaluate.set_defaults(handler=command_eval)
 
 

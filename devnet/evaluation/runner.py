@@ -74,6 +74,11 @@ class EvalOptions:
     byzantine: float = 0.0
     strategy: Strategy = "flip"
     judge_accuracy: float = DEFAULT_JUDGE_ACCURACY
+    #: The nodes' audit windows in seconds (None: the node's default). A judge slower than a
+    #: window is counted absent, so a slow judge (the local LLM here) needs longer ones.
+    commit_window_s: float | None = None
+    reveal_window_s: float | None = None
+    stall_timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -160,12 +165,22 @@ def plan_adversaries(options: EvalOptions) -> Adversaries:
     return Adversaries(list(chosen), round(fraction, 4), strategy, stakes)
 
 
+def compute_timing(options: EvalOptions) -> dict[str, float]:
+    """The audit windows the options set, as node audit settings."""
+    given = {
+        "commit_window_s": options.commit_window_s,
+        "reveal_window_s": options.reveal_window_s,
+        "stall_timeout_s": options.stall_timeout_s,
+    }
+    return {key: value for key, value in given.items() if value is not None}
+
+
 def compute_node_settings(
     options: EvalOptions, adversaries: Adversaries, labels_file: Path | None = None
 ) -> list[dict[str, Any]]:
     """Each node's audit settings for `--auditors` and the adversaries; `labels_file` is where
     the records' labels were written (needed for `oracle:P`)."""
-    honest: dict[str, Any] = {"seed": options.seed}
+    honest: dict[str, Any] = {"seed": options.seed, **compute_timing(options)}
     accuracy = parse_oracle_accuracy(options.auditors)
     if options.auditors == "tier1+llm":
         honest["llm"] = {"endpoint": "local"}
@@ -247,8 +262,11 @@ def _describe(entry: dict[str, Any]) -> str:
 
 async def run_evaluation(options: EvalOptions, out: TextIO = sys.stderr) -> dict[str, Any]:
     """Run (or resume) the evaluation; returns the result document it wrote."""
-    if options.devnet is not None and (options.byzantine or options.auditors != "tier1"):
-        raise EvalError("--byzantine and --auditors configure the nodes: not with --devnet")
+    configures_nodes = options.byzantine or options.auditors != "tier1" or compute_timing(options)
+    if options.devnet is not None and configures_nodes:
+        raise EvalError(
+            "--byzantine, --auditors and the windows configure the nodes: not with --devnet"
+        )
     records = load_eval_records(options.records, options.limit)
     parse_oracle_accuracy(options.auditors)
     adversaries = plan_adversaries(options)

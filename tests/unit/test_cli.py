@@ -114,6 +114,11 @@ def test_segment_names_the_record_of_a_too_large_trace(
             '{"id": "a", "problem": "p", "steps": ["a"], "label": -1}\n',
             "not with --devnet",
         ),
+        (
+            ["--devnet", "/nonexistent", "--commit-window", "60"],
+            '{"id": "a", "problem": "p", "steps": ["a"], "label": -1}\n',
+            "not with --devnet",
+        ),
     ],
 )
 def test_eval_errors_are_one_line_exit_2(
@@ -132,7 +137,16 @@ def test_eval_errors_are_one_line_exit_2(
     assert not (tmp_path / "o.json").exists()
 
 
-@pytest.mark.parametrize("bad", [["--byzantine", "1.5"], ["--limit", "0"], ["--in-flight", "x"]])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--byzantine", "1.5"],
+        ["--limit", "0"],
+        ["--in-flight", "x"],
+        ["--commit-window", "0"],
+        ["--stall-timeout", "-5"],
+    ],
+)
 def test_eval_refuses_bad_numbers(tmp_path: Path, bad: list[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["eval", str(tmp_path / "r.jsonl"), "--out", str(tmp_path / "o.json"), *bad])

@@ -154,6 +154,27 @@ def test_node_settings_mark_the_adversaries() -> None:
     assert all("behaviour" not in s["audit"] for i, s in enumerate(settings) if i != 2)
 
 
+def test_windows_given_reach_every_node() -> None:
+    """A slow judge (the local LLM) needs longer windows than the nodes' defaults."""
+    options = EvalOptions(
+        Path("r.jsonl"),
+        Path("o.json"),
+        auditors="tier1+llm",
+        byzantine=0.2,
+        commit_window_s=300.0,
+        stall_timeout_s=1200.0,
+    )
+    settings = compute_node_settings(options, plan_adversaries(options))
+    for node in settings:
+        audit = node["audit"]
+        assert (audit["commit_window_s"], audit["stall_timeout_s"]) == (300.0, 1200.0)
+        assert "reveal_window_s" not in audit  # not given: the node's default
+    plain = compute_node_settings(
+        EvalOptions(Path("r.jsonl"), Path("o.json")), plan_adversaries(options)
+    )
+    assert all("commit_window_s" not in node["audit"] for node in plain)
+
+
 def test_oracle_auditors_read_the_labels_file() -> None:
     options = EvalOptions(Path("r.jsonl"), Path("o.json"), auditors="oracle:0.7", seed=3)
     settings = compute_node_settings(options, plan_adversaries(options), Path("/l.json"))
