@@ -231,6 +231,7 @@ async def measure_point(
         "accuracy_correct": metrics["accuracy_correct"],
         "first_error_accuracy": metrics["first_error_accuracy"],
         "brier": metrics["brier"],
+        "revealed_share": metrics.get("revealed_share_mean"),
         "final": metrics["final"],
         "records": metrics["records"],
         "wall_s": round(time.perf_counter() - started, 1),

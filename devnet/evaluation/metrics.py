@@ -13,7 +13,10 @@ INCONCLUSIVE locate no error). A record without a final verdict counts as wrong 
   on-chain tallies) against the label (1 for a correct record);
 - calibration: the reliability table (probabilities in equal-width bins, each bin's mean
   probability against the share of correct records in it), its expected calibration error, and
-  the Brier score of always answering the base rate, the skill floor to beat.
+  the Brier score of always answering the base rate, the skill floor to beat;
+- revealed share: per record, the share of the drawn (round, auditor) seats whose reveal the
+  finalize carried, averaged over the final records (a judge slower than the windows shows
+  here, not as a wrong vote).
 """
 
 from __future__ import annotations
@@ -151,6 +154,9 @@ def summarize(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "max_exposure_mean": _mean(exposures),
         "max_exposure_max": max(exposures, default=None),
         "coalition_exposure_mean": _mean(coalition),
+        "revealed_share_mean": _mean(
+            [float(e["revealed_share"]) for e in final if e.get("revealed_share") is not None]
+        ),
     }
 
 
@@ -173,5 +179,6 @@ def format_eval_metrics(metrics: dict[str, Any]) -> str:
             f"latency, mean      {metrics['latency_mean_s']} s; gas, mean {metrics['gas_mean']}",
             f"exposure           max auditor {pct('max_exposure_mean')} mean, "
             f"{pct('max_exposure_max')} worst; coalition of 3 {pct('coalition_exposure_mean')}",
+            f"votes in time      {pct('revealed_share_mean')} of the drawn auditors revealed",
         ]
     )

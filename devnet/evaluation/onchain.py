@@ -11,6 +11,7 @@ The recomputed verdict must equal the stored one, or the reading is refused.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from node.chain.ledger import LedgerClient
@@ -22,7 +23,7 @@ from protocol.consensus import (
 )
 from protocol.exposure import ExposureFigures, compute_exposure
 from protocol.hdag import build_hdag
-from protocol.models import Auditor, Hdag, Trace, TraceVerdict
+from protocol.models import Auditor, Hdag, Reveal, Trace, TraceVerdict
 from protocol.params import DEVNET, ProtocolParams
 from protocol.rounds import compute_layout_tiers
 from protocol.segments import compute_visible_spans
@@ -42,6 +43,9 @@ class ChainReading:
     #: Gas of the submit plus the finalize transaction.
     gas: int
     exposure: ExposureFigures
+    #: Share of the (round, auditor) seats the committees drew whose reveal the finalize
+    #: carried: an auditor whose judge outlasted a window is a seat without a reveal.
+    revealed_share: float
 
 
 class SnapshotReader:
@@ -104,7 +108,19 @@ async def read_trace(
         probability=compute_verdict_probability(compute_final_tallies(outcome), judge_accuracy_bps),
         gas=gas,
         exposure=compute_audit_exposure(hdag, outcome, stakes, params),
+        revealed_share=compute_revealed_share(outcome, reveals),
     )
+
+
+def compute_revealed_share(outcome: AuditOutcome, reveals: Sequence[Reveal]) -> float:
+    """Revealed (round, auditor) seats over drawn ones; 1.0 when nobody was drawn."""
+    drawn = {
+        (round_, a) for (round_, _), committee in outcome.assignments.items() for a in committee
+    }
+    if not drawn:
+        return 1.0
+    revealed = {(reveal.round, reveal.auditor) for reveal in reveals} & drawn
+    return len(revealed) / len(drawn)
 
 
 def compute_final_tallies(outcome: AuditOutcome) -> list[SegmentTally]:

@@ -385,6 +385,7 @@ class _Auditing:
             "gas": reading.gas,
             "max_exposure": reading.exposure.max_auditor_bps / BASIS_POINTS,
             "coalition_exposure": reading.exposure.coalition_bps / BASIS_POINTS,
+            "revealed_share": round(reading.revealed_share, 4),
         }
 
     async def _wait_final(self, trace_id: str) -> float | None:
@@ -407,4 +408,5 @@ def _empty_entry(record: EvalRecord) -> dict[str, Any]:
         "gas": None,
         "max_exposure": None,
         "coalition_exposure": None,
+        "revealed_share": None,
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,6 +19,7 @@ from devnet.evaluation.metrics import (
     format_eval_metrics,
     summarize,
 )
+from devnet.evaluation.onchain import compute_revealed_share
 from devnet.evaluation.progress import Progress, format_duration, format_progress
 from devnet.evaluation.runner import (
     RESULT_FORMAT,
@@ -103,6 +105,7 @@ def _entry(label: int, predicted: int | None, verdict: str | None) -> dict[str, 
         "gas": None if verdict is None else 500_000,
         "max_exposure": None if verdict is None else 0.6,
         "coalition_exposure": None if verdict is None else 1.0,
+        "revealed_share": None if verdict is None else (0.5 if verdict == "SOUND" else 1.0),
     }
 
 
@@ -115,6 +118,20 @@ def test_summary_and_its_printout() -> None:
     assert metrics["gas_mean"] == 500_000 and metrics["max_exposure_max"] == 0.6
     text = format_eval_metrics(metrics)
     assert "first-error acc.   66.7%" in text and "Brier score        0.01" in text
+    assert metrics["revealed_share_mean"] == 0.75
+    assert "votes in time      75.0% of the drawn auditors revealed" in text
+
+
+def test_revealed_share_counts_drawn_seats_with_a_reveal() -> None:
+    """A (round, auditor) seat: an auditor drawn in a round reveals once for all its segments."""
+    outcome = SimpleNamespace(
+        assignments={(0, 0): {"a": 1, "b": 1}, (0, 1): {"b": 1, "c": 1}, (1, 1): {"b": 1, "d": 1}}
+    )
+    reveals = [SimpleNamespace(round=0, auditor=a) for a in ("a", "b")]
+    reveals.append(SimpleNamespace(round=1, auditor="d"))
+    reveals.append(SimpleNamespace(round=1, auditor="z"))  # not drawn: not a seat
+    assert compute_revealed_share(outcome, reveals) == 3 / 5  # type: ignore[arg-type]
+    assert compute_revealed_share(SimpleNamespace(assignments={}), []) == 1.0  # type: ignore[arg-type]
 
 
 def test_progress_line_counts_rate_and_eta() -> None:
