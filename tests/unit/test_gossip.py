@@ -16,6 +16,7 @@ from protocol.gossip import (
     check_round_one_plan,
     compute_batch_verdict,
     validate_gossip_message,
+    validate_opened_reveal,
 )
 from protocol.messages import (
     MAX_GOSSIP_MESSAGE_BYTES,
@@ -267,6 +268,19 @@ def test_sealed_reveal_rules() -> None:
     batch = make_vote_batch([_sealed(), _commit()])
     assert batch.messages() == (_commit(), _sealed())
     assert decode_gossip_message(encode_gossip_message(batch)) == batch
+
+
+def test_an_opened_sealed_reveal_is_checked_like_one_in_clear() -> None:
+    """The submitter opens a sealed reveal and accepts it only if it opens the auditor's
+    commit, covers exactly its segments and carries the auditor's own EIP-712 signature."""
+    reveal = _reveal().reveal
+    assert validate_opened_reveal(reveal, _committed_view()).accepted
+    assert "no earlier commit" in validate_opened_reveal(reveal, View()).reason
+    changed = (VOTES[0], VOTES[1].model_copy(update={"vote": Vote.VALID}))
+    verdict = validate_opened_reveal(_reveal(votes=changed).reveal, _committed_view())
+    assert verdict.outcome is Outcome.REJECT and "does not match" in verdict.reason
+    forged = reveal.model_copy(update={"signature": _reveal(key=STRANGER_KEY).reveal.signature})
+    assert validate_opened_reveal(forged, _committed_view()).outcome is Outcome.REJECT
 
 
 def test_reveal_on_unassigned_segment_is_rejected() -> None:
