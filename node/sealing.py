@@ -120,15 +120,7 @@ def open_segment(
             f"segment {sealed.index} is sealed to {sealed.recipient}, not {recipient}"
         )
     header = compute_header(trace_id, sealed.index, recipient)
-    own_public = _public_bytes(identity_x25519)
-    ephemeral_public = from_hex(sealed.ephemeral_key)
-    key = _derive_key(identity_x25519, ephemeral_public, ephemeral_public, own_public, header)
-    try:
-        plaintext = ChaCha20Poly1305(key).decrypt(
-            from_hex(sealed.nonce), from_hex(sealed.ciphertext), header
-        )
-    except InvalidTag:
-        raise SealingError(f"segment {sealed.index}: authentication failed") from None
+    plaintext = _decrypt(identity_x25519, sealed, header, f"segment {sealed.index}")
     try:
         segment = Segment.model_validate_json(plaintext, strict=True)
     except ValidationError as exc:
@@ -234,15 +226,7 @@ def open_reveal(sealed: SealedReveal, identity_x25519: X25519PrivateKey, recipie
     if sealed.recipient != recipient:
         raise SealingError(f"reveal is sealed to {sealed.recipient}, not {recipient}")
     header = compute_reveal_header(sealed.trace_id, sealed.auditor, recipient)
-    own_public = _public_bytes(identity_x25519)
-    ephemeral_public = from_hex(sealed.ephemeral_key)
-    key = _derive_key(identity_x25519, ephemeral_public, ephemeral_public, own_public, header)
-    try:
-        plaintext = ChaCha20Poly1305(key).decrypt(
-            from_hex(sealed.nonce), from_hex(sealed.ciphertext), header
-        )
-    except InvalidTag:
-        raise SealingError(f"reveal of {sealed.auditor}: authentication failed") from None
+    plaintext = _decrypt(identity_x25519, sealed, header, f"reveal of {sealed.auditor}")
     try:
         reveal = Reveal.model_validate_json(plaintext, strict=True)
     except ValidationError as exc:
@@ -273,6 +257,24 @@ def compute_header(trace_id: str, index: int, recipient: str) -> bytes:
     if not 0 <= index < 2**32:
         raise SealingError(f"segment index {index} is not a uint32")
     return SEALING_DOMAIN + from_hex(trace_id) + index.to_bytes(4, "big") + from_hex(recipient)
+
+
+def _decrypt(
+    identity_x25519: X25519PrivateKey,
+    sealed: EncryptedSegment | SealedReveal,
+    header: bytes,
+    what: str,
+) -> bytes:
+    """The authenticated plaintext of a sealed item; SealingError names `what` otherwise."""
+    own_public = _public_bytes(identity_x25519)
+    ephemeral_public = from_hex(sealed.ephemeral_key)
+    key = _derive_key(identity_x25519, ephemeral_public, ephemeral_public, own_public, header)
+    try:
+        return ChaCha20Poly1305(key).decrypt(
+            from_hex(sealed.nonce), from_hex(sealed.ciphertext), header
+        )
+    except InvalidTag:
+        raise SealingError(f"{what}: authentication failed") from None
 
 
 def _public_bytes(private: X25519PrivateKey) -> bytes:

@@ -77,7 +77,8 @@ SingleMessage = (
 SingleVote = CommitMessage | RevealMessage | SealedRevealMessage
 
 
-def _trace_id_of(message: SingleMessage) -> str:
+def trace_id_of(message: SingleMessage) -> str:
+    """The trace a single gossip message is about."""
     if isinstance(message, CommitMessage):
         return message.commit.trace_id
     if isinstance(message, RevealMessage):
@@ -149,7 +150,7 @@ class GossipRouter:
         return await self._validate_one(message)
 
     async def _validate_one(self, message: SingleMessage) -> Verdict:
-        trace_id = _trace_id_of(message)
+        trace_id = trace_id_of(message)
         if self.sessions.is_finalized(trace_id):
             return Verdict(Outcome.IGNORE, "trace already finalized")
         session = await self.sessions.open(trace_id)
@@ -264,7 +265,7 @@ class GossipRouter:
     async def accept_own(self, message: CommitMessage | RevealMessage) -> None:
         """Record and store this node's own vote before publishing it (gossip does not echo
         our own messages back to us)."""
-        session = await self.sessions.open(_trace_id_of(message))
+        session = await self.sessions.open(trace_id_of(message))
         if session is not None:
             self._record(session, message)
         await self.deliver(message)

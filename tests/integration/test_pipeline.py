@@ -40,6 +40,7 @@ from node.cli import main as trustnode_main
 from node.cli import verdict_json
 from node.p2p.bridge import P2PNode
 from node.pipeline.context import ChainContext
+from node.pipeline.router import trace_id_of
 from node.rpc_client import RpcClient
 from protocol.consensus import compute_round_assignments, compute_round_one_plan
 from protocol.messages import (
@@ -285,24 +286,8 @@ def _messages_of(
     return [
         message
         for message in _unbatched(messages)
-        if isinstance(message, kind) and _trace_of(message) == trace_id
+        if isinstance(message, kind) and trace_id_of(message) == trace_id
     ]
-
-
-def _trace_of(
-    message: TraceAnnouncement
-    | SegmentBundle
-    | CommitMessage
-    | RevealMessage
-    | SealedRevealMessage,
-) -> str:
-    if isinstance(message, CommitMessage):
-        return message.commit.trace_id
-    if isinstance(message, RevealMessage):
-        return message.reveal.trace_id
-    if isinstance(message, SealedRevealMessage):
-        return message.sealed.trace_id
-    return message.trace_id
 
 
 def test_the_spy_sees_no_step_text_in_clear(audited: Audited) -> None:
@@ -378,7 +363,7 @@ def test_round_zero_votes_stay_sealed_until_round_one_commits_closed(audited: Au
     commits (the submitter publishes its basis then), so nobody in round 1 copies them."""
     for trace_id in audited.trace_ids.values():
         # In the order the spy received them.
-        mine = [m for m in _unbatched(audited.messages) if _trace_of(m) == trace_id]
+        mine = [m for m in _unbatched(audited.messages) if trace_id_of(m) == trace_id]
         clear0 = [
             i for i, m in enumerate(mine) if isinstance(m, RevealMessage) and m.reveal.round == 0
         ]

@@ -11,11 +11,10 @@ from node.p2p.bridge import FetchError
 from node.pipeline.router import GossipRouter
 from protocol.messages import (
     RevealMessage,
-    SealedReveal,
     SealedRevealMessage,
     decode_gossip_message,
 )
-from tests.unit.test_session import Clock, _abstaining_reveal, _session
+from tests.unit.test_session import Clock, _abstaining_reveal, _session, sealed_header
 
 AUDITOR_A, AUDITOR_B = "0x" + "aa" * 20, "0x" + "bb" * 20
 PEER_OF = {AUDITOR_A: "peer-a", AUDITOR_B: "peer-b"}
@@ -90,16 +89,7 @@ def test_an_open_traces_round_zero_reveal_is_served_sealed_until_it_is_public() 
     session = _session(Clock())
     auditor = sorted(session.assigned(0))[0]
     reveal = _abstaining_reveal(session, auditor)
-    sealed = SealedReveal(
-        trace_id=session.trace_id,
-        round=0,
-        auditor=auditor,
-        recipient=session.context.submission.submitter,
-        ephemeral_key="0x" + "01" * 32,
-        nonce="0x" + "02" * 12,
-        ciphertext="0xdeadbeef",
-        signature="0x" + "00" * 65,
-    )
+    sealed = sealed_header(session, auditor)
     serve = GossipRouter._serve_open_round_zero_reveal
     assert serve(session, auditor) == b""
     session.record_reveal(reveal)

@@ -330,6 +330,21 @@ def test_a_node_without_the_reveals_opens_round_one_from_the_declared_plan() -> 
     assert liar.check_plan() is False
 
 
+def sealed_header(session: AuditSession, auditor: str) -> SealedReveal:
+    """A round-0 reveal sealed to the submitter as a node that cannot open it sees it: by its
+    header (the ciphertext is a placeholder)."""
+    return SealedReveal(
+        trace_id=session.trace_id,
+        round=0,
+        auditor=auditor,
+        recipient=session.context.submission.submitter,
+        ephemeral_key="0x" + "01" * 32,
+        nonce="0x" + "02" * 12,
+        ciphertext="0xdeadbeef",
+        signature="0x" + "00" * 65,
+    )
+
+
 def test_a_sealed_reveal_counts_as_revealed_for_the_phase() -> None:
     clock = Clock()
     session = _session(clock)
@@ -338,18 +353,8 @@ def test_a_sealed_reveal_counts_as_revealed_for_the_phase() -> None:
         session.record_commit(_commit(session, auditor))
     assert session.phase(0) is Phase.REVEAL
     for auditor in assigned:
-        sealed = SealedReveal(
-            trace_id=session.trace_id,
-            round=0,
-            auditor=auditor,
-            recipient=session.context.submission.submitter,
-            ephemeral_key="0x" + "01" * 32,
-            nonce="0x" + "02" * 12,
-            ciphertext="0xdeadbeef",
-            signature="0x" + "00" * 65,
-        )
         assert session.missing_reveals(0) == assigned[assigned.index(auditor) :]
-        session.record_sealed_reveal(sealed)
+        session.record_sealed_reveal(sealed_header(session, auditor))
         assert session.has_revealed(0, auditor)
     assert session.phase(0) is Phase.CLOSED
     assert session.round_state(0).reveals == {}  # nothing in clear on this node
