@@ -290,9 +290,9 @@ def _make_plan(
     1's commits close; the rule stays because it still keeps the submitter's own auditor (which
     reads round 0) from turning an abstention into a copied vote, and it costs an honest
     abstainer nothing: its word stands, its stake counting in round 1 as ABSTAIN
-    (`_carry_round_zero_abstentions`), which is what it would answer again. A segment escalated to the next tier is judged there by
-    whoever holds that tier, round-0 members included: an auditor whose checkers abstained may
-    still judge it as a human.
+    (`_carry_round_zero_abstentions`), which is what it would answer again. A segment
+    escalated to the next tier is judged there by whoever holds that tier, round-0 members
+    included: an auditor whose checkers abstained may still judge it as a human.
     """
     voted = {
         (reveal.auditor, entry.segment)
