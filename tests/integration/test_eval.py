@@ -60,6 +60,7 @@ FIELDS = {
     "gas",
     "max_exposure",
     "coalition_exposure",
+    "revealed_share",
 }
 
 
@@ -89,6 +90,7 @@ async def test_eval_scores_on_chain_verdicts_and_resumes(
         assert entry["gas"] > 100_000
         assert 0 <= entry["probability"] <= 1
         assert 0 < entry["max_exposure"] <= entry["coalition_exposure"] <= 1
+        assert 0 < entry["revealed_share"] <= 1  # the checkers answer within the windows
     assert entries["planted"]["trace_verdict"] == "FLAWED"
     assert entries["planted"]["predicted_first_error"] == 1
     assert entries["planted-first"]["predicted_first_error"] == 0
