@@ -40,7 +40,7 @@ MAX_BASIS_AUDITORS = 1_024
 #: Largest ciphertext of one sealed reveal: as hex it still fits one gossip message. A vote
 #: encodes to about 120 bytes, so this holds some 4,000 votes (`MAX_SEGMENTS` would not fit).
 MAX_SEALED_REVEAL_BYTES = 500_000
-#: Most votes (commits and reveals together) one vote batch carries.
+#: Most votes (commits, reveals and sealed reveals together) one vote batch carries.
 MAX_VOTE_BATCH_ITEMS = 64
 
 Hex = Annotated[str, Field(pattern=r"^0x([0-9a-f]{2})*$")]
