@@ -6,8 +6,11 @@ import asyncio
 import time
 from collections.abc import Callable
 
+import pytest
+
 from node.chain.ledger import Submission
 from node.pipeline.context import TraceContext
+from node.pipeline.finalizer import IncompleteReportError, compute_report
 from node.pipeline.router import await_phase
 from node.pipeline.session import AuditSession, Timing
 from node.pipeline.sessions import Sessions
@@ -358,3 +361,22 @@ def test_a_sealed_reveal_counts_as_revealed_for_the_phase() -> None:
         assert session.has_revealed(0, auditor)
     assert session.phase(0) is Phase.CLOSED
     assert session.round_state(0).reveals == {}  # nothing in clear on this node
+
+
+def test_a_bystander_does_not_finalize_before_the_basis_is_public() -> None:
+    """A node that opened round 1 from the plan holds no round-0 vote in clear until the basis
+    is published: a stalled-trace finalize from it would be incomplete, so it is refused."""
+    coordinator, bystander = _session(Clock()), _session(Clock())
+    reveals = [_abstaining_reveal(coordinator, a) for a in sorted(coordinator.assigned(0))]
+    for reveal in reveals:  # opened from their sealed copies
+        coordinator.record_reveal(reveal)
+    coordinator.adopt_basis(reveals)
+    assert coordinator.plan is not None and coordinator.basis is not None
+    bystander.adopt_plan(coordinator.plan, coordinator.basis)
+    for reveal in reveals[:-1]:
+        bystander.record_reveal(reveal, public=True)
+    with pytest.raises(IncompleteReportError, match="1 round-0 basis reveals are not public"):
+        compute_report(bystander)
+    bystander.record_reveal(reveals[-1], public=True)
+    held, _ = compute_report(bystander)
+    assert held == compute_report(coordinator)[0] == reveals
