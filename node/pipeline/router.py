@@ -6,7 +6,8 @@ validator needs (the trace's on-chain context, a round-1 plan), then applies
 a reveal racing its own commit is not lost) and reach the store through the router's `run`
 loop, which also hands segment bundles to the auditor. Since gossip can drop messages, the
 router fetches missing votes and segments from peers over `/trust/1/fetch`, and answers such
-requests from its store.
+requests from its store (a round-0 reveal of an open trace in clear only once it is public,
+else its sealed copy). On the trace's submitter it opens the round-0 reveals sealed to it.
 """
 
 from __future__ import annotations
