@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TypeVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -88,12 +89,10 @@ def seal_segment(
     if len(nonce) != NONCE_BYTES:
         raise SealingError(f"nonce must be {NONCE_BYTES} bytes, got {len(nonce)}")
     ephemeral = X25519PrivateKey.generate() if ephemeral_private is None else ephemeral_private
-    ephemeral_public = _public_bytes(ephemeral)
     header = compute_header(segment.trace_id, segment.index, recipient)
-    key = _derive_key(
-        ephemeral, recipient_x25519_public, ephemeral_public, recipient_x25519_public, header
+    ephemeral_public, ciphertext = _encrypt(
+        plaintext, recipient_x25519_public, header, ephemeral, nonce
     )
-    ciphertext = ChaCha20Poly1305(key).encrypt(nonce, plaintext, header)
     return EncryptedSegment(
         index=segment.index,
         recipient=recipient,
@@ -121,12 +120,7 @@ def open_segment(
         )
     header = compute_header(trace_id, sealed.index, recipient)
     plaintext = _decrypt(identity_x25519, sealed, header, f"segment {sealed.index}")
-    try:
-        segment = Segment.model_validate_json(plaintext, strict=True)
-    except ValidationError as exc:
-        raise SealingError(
-            f"segment {sealed.index}: malformed plaintext ({exc.error_count()} errors)"
-        ) from None
+    segment = _parse(Segment, plaintext, f"segment {sealed.index}")
     if segment.trace_id != trace_id or segment.index != sealed.index:
         raise SealingError(
             f"segment {sealed.index}: plaintext is segment {segment.index} of trace "
@@ -200,10 +194,8 @@ def seal_reveal(
         raise SealingError(f"reveal encodes to {len(plaintext)} bytes, too large to seal")
     header = compute_reveal_header(reveal.trace_id, reveal.auditor, recipient)
     nonce = os.urandom(NONCE_BYTES)
-    ephemeral = X25519PrivateKey.generate()
-    ephemeral_public = _public_bytes(ephemeral)
-    key = _derive_key(
-        ephemeral, recipient_x25519_public, ephemeral_public, recipient_x25519_public, header
+    ephemeral_public, ciphertext = _encrypt(
+        plaintext, recipient_x25519_public, header, X25519PrivateKey.generate(), nonce
     )
     sealed = SealedReveal(
         trace_id=reveal.trace_id,
@@ -212,7 +204,7 @@ def seal_reveal(
         recipient=recipient,
         ephemeral_key=to_hex(ephemeral_public),
         nonce=to_hex(nonce),
-        ciphertext=to_hex(ChaCha20Poly1305(key).encrypt(nonce, plaintext, header)),
+        ciphertext=to_hex(ciphertext),
         signature=_PLACEHOLDER_SIGNATURE,
     )
     return sign_envelope(sealed, auditor_key)
@@ -227,12 +219,7 @@ def open_reveal(sealed: SealedReveal, identity_x25519: X25519PrivateKey, recipie
         raise SealingError(f"reveal is sealed to {sealed.recipient}, not {recipient}")
     header = compute_reveal_header(sealed.trace_id, sealed.auditor, recipient)
     plaintext = _decrypt(identity_x25519, sealed, header, f"reveal of {sealed.auditor}")
-    try:
-        reveal = Reveal.model_validate_json(plaintext, strict=True)
-    except ValidationError as exc:
-        raise SealingError(
-            f"reveal of {sealed.auditor}: malformed plaintext ({exc.error_count()} errors)"
-        ) from None
+    reveal = _parse(Reveal, plaintext, f"reveal of {sealed.auditor}")
     if (reveal.trace_id, reveal.round, reveal.auditor) != (sealed.trace_id, 0, sealed.auditor):
         raise SealingError(f"reveal of {sealed.auditor}: plaintext differs from its header")
     return reveal
@@ -257,6 +244,30 @@ def compute_header(trace_id: str, index: int, recipient: str) -> bytes:
     if not 0 <= index < 2**32:
         raise SealingError(f"segment index {index} is not a uint32")
     return SEALING_DOMAIN + from_hex(trace_id) + index.to_bytes(4, "big") + from_hex(recipient)
+
+
+def _encrypt(
+    plaintext: bytes,
+    recipient_public: bytes,
+    header: bytes,
+    ephemeral: X25519PrivateKey,
+    nonce: bytes,
+) -> tuple[bytes, bytes]:
+    """(ephemeral public key, ciphertext) of `plaintext` sealed to `recipient_public`."""
+    ephemeral_public = _public_bytes(ephemeral)
+    key = _derive_key(ephemeral, recipient_public, ephemeral_public, recipient_public, header)
+    return ephemeral_public, ChaCha20Poly1305(key).encrypt(nonce, plaintext, header)
+
+
+_Opened = TypeVar("_Opened", Segment, Reveal)
+
+
+def _parse(model: type[_Opened], plaintext: bytes, what: str) -> _Opened:
+    """The strict model an authenticated plaintext holds; SealingError names `what` otherwise."""
+    try:
+        return model.model_validate_json(plaintext, strict=True)
+    except ValidationError as exc:
+        raise SealingError(f"{what}: malformed plaintext ({exc.error_count()} errors)") from None
 
 
 def _decrypt(

@@ -201,7 +201,9 @@ class AuditorService:
             for session in self._sessions.all():
                 reveal = self._stalled_own_reveal(session)
                 if reveal is not None:
-                    logger.info("trace %s stalls: our round-0 reveal made public", reveal.trace_id)
+                    logger.info(
+                        "trace %s stalls: our round-0 reveal made public", reveal.trace_id[:10]
+                    )
                     await self._publish(RevealMessage(reveal=reveal))
 
     def _stalled_own_reveal(self, session: AuditSession) -> Reveal | None:
