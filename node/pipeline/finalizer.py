@@ -29,25 +29,31 @@ class Finalized:
     receipt: Receipt | None
 
 
-def compute_report(session: AuditSession) -> tuple[list[Reveal], list[RoundAbsence]]:
+def compute_report(
+    session: AuditSession, *, without_unpublished_basis: bool = False
+) -> tuple[list[Reveal], list[RoundAbsence]]:
     """Reveals and absences for `finalize` from what the session holds.
 
     Round 0 counts the basis when round 1 was opened (its committees depend on exactly those
-    reveals), else every round-0 reveal held; IncompleteReportError while a basis reveal is
-    not held in clear (round-0 reveals are sealed to the submitter until round 1's commits
-    close: a bystander finalizing a stalled trace waits for them to be made public). Round 1
-    counts only if it was opened. Absences are listed only for rounds whose segments were seen
-    going out, so an auditor that was never sent its segments (a coordinator that died before
-    dispatching) is not reported absent.
+    reveals), else every round-0 reveal held. Round-0 reveals are sealed to the submitter until
+    round 1's commits close, so a bystander finalizing a stalled trace may lack a basis reveal:
+    IncompleteReportError then, while the auditors make theirs public; with
+    `without_unpublished_basis` the report instead leaves round 1 out, as if it had never opened
+    (a basis member may never publish: the dead submitter's own auditor). Round 1 counts only
+    if it was opened. Absences are listed only for rounds whose segments were seen going out,
+    so an auditor that was never sent its segments (a coordinator that died before dispatching)
+    is not reported absent.
     """
     held0 = session.round_state(0).reveals
     basis = session.basis
     if basis is not None and not all(auditor in held0 for auditor in basis):
         missing = sorted(set(basis) - held0.keys())
-        raise IncompleteReportError(
-            f"trace {session.trace_id[:10]}: {len(missing)} round-0 basis reveals are not "
-            f"public yet (first {missing[0]})"
-        )
+        if not without_unpublished_basis:
+            raise IncompleteReportError(
+                f"trace {session.trace_id[:10]}: {len(missing)} round-0 basis reveals are not "
+                f"public yet (first {missing[0]})"
+            )
+        basis = None
     reveals = [held0[a] for a in basis] if basis is not None else list(held0.values())
     if basis is not None:
         reveals += [
@@ -61,14 +67,19 @@ def compute_report(session: AuditSession) -> tuple[list[Reveal], list[RoundAbsen
 
 
 async def finalize_session(
-    ledger: LedgerClient, sender: Sender, session: AuditSession
+    ledger: LedgerClient,
+    sender: Sender,
+    session: AuditSession,
+    *,
+    without_unpublished_basis: bool = False,
 ) -> Finalized:
-    """Finalize on-chain unless it already is; returns the verdict read back from the Ledger."""
+    """Finalize on-chain unless it already is; returns the verdict read back from the Ledger.
+    `without_unpublished_basis`: see `compute_report`."""
     trace_id = session.trace_id
     verdict = await ledger.verdict_of(trace_id)
     if verdict.is_final:
         return Finalized(verdict, None)
-    reveals, absences = compute_report(session)
+    reveals, absences = compute_report(session, without_unpublished_basis=without_unpublished_basis)
     layout = session.context.submission.layout
     try:
         receipt = await ledger.finalize(sender, trace_id, layout, reveals, absences)

@@ -5,6 +5,8 @@ arrives (its coordinator may die before dispatching); a `VerdictFinalized` (by a
 A trace this node did not submit and whose coordinator has gone quiet is finalized by this node,
 from the votes it holds, once `Timing.stall_timeout_s` has passed since it first saw the trace:
 the contract pays the finalizer nothing extra and re-checks everything, so any node can do it.
+When a round-0 basis reveal is still sealed, it waits one more stall period for the auditors to
+publish theirs, then finalizes without round 1.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class ChainWatcher:
         self._sender = sender
         self._poll_interval_s = poll_interval_s
         self._next_block = sessions.chain.from_block
+        #: Stalled traces whose last finalize attempt lacked a round-0 basis reveal.
+        self._basis_missing: set[str] = set()
 
     async def run(self) -> None:
         while True:
@@ -59,6 +63,7 @@ class ChainWatcher:
         self._next_block = head + 1
 
     async def _finalize_stalled(self) -> None:
+        self._basis_missing &= {session.trace_id for session in self._sessions.all()}
         for session in self._sessions.all():
             if session.context.submission.submitter == self._sender.address:
                 continue  # our own traces: the coordinator finalizes them
@@ -67,8 +72,20 @@ class ChainWatcher:
             session.first_seen = session.clock()  # one attempt per stall period
             logger.info("trace %s stalled: finalizing it", session.trace_id[:10])
             try:
-                await finalize_session(self._ledger, self._sender, session)
-            except (ChainError, IncompleteReportError) as exc:
+                # A stall period after a basis reveal was first missing, its auditor is taken
+                # to be gone with the submitter: round 1 is left out rather than wait forever.
+                await finalize_session(
+                    self._ledger,
+                    self._sender,
+                    session,
+                    without_unpublished_basis=session.trace_id in self._basis_missing,
+                )
+            except IncompleteReportError as exc:
+                self._basis_missing.add(session.trace_id)
+                logger.warning("finalizing stalled %s waits: %s", session.trace_id[:10], exc)
+                continue
+            except ChainError as exc:
                 logger.warning("finalizing stalled %s failed: %s", session.trace_id[:10], exc)
                 continue
+            self._basis_missing.discard(session.trace_id)
             self._sessions.mark_finalized(session.trace_id)

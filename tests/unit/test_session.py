@@ -377,6 +377,13 @@ def test_a_bystander_does_not_finalize_before_the_basis_is_public() -> None:
         bystander.record_reveal(reveal, public=True)
     with pytest.raises(IncompleteReportError, match="1 round-0 basis reveals are not public"):
         compute_report(bystander)
+    # A basis member that never publishes (the dead submitter's own auditor): round 1 is left
+    # out, as if it had never opened, and the silent round-0 auditor is reported absent.
+    bystander.mark_dispatched(0)
+    bystander.mark_dispatched(1)
+    held, absent = compute_report(bystander, without_unpublished_basis=True)
+    assert held == reveals[:-1]
+    assert [(a.auditor, a.round) for a in absent] == [(reveals[-1].auditor, 0)]
     bystander.record_reveal(reveals[-1], public=True)
     held, _ = compute_report(bystander)
     assert held == compute_report(coordinator)[0] == reveals
