@@ -7,10 +7,11 @@ Run from the repository root:
 The node picks k from the exposure budget (on the five-node devnet always the floor, 3), so k
 cannot be varied on a running network without changing the protocol's parameters. This
 ablation therefore computes, with the exact prediction `benchmarks/sweep.py` validates against
-the network (`devnet.evaluation.prediction`: committees by sortition on the devnet's five
-auditors of 10-50 ETH, two-thirds supermajority of stake, one escalation round with 2k), the F1
-every record of the file would get for each k, honest oracle auditors of accuracy P, and with
-the 40-ETH auditor (26.7% of the stake) flipping every answer. Computed, not measured: it says
+the network (`devnet.evaluation.prediction`: committees by sortition on the sweep's five
+auditors of 10, 10, 20, 30 and 30 ETH, two-thirds supermajority of stake, one escalation round
+with 2k), the F1 every record of the file would get for each k, honest oracle auditors of
+accuracy P, and with one 30-ETH auditor (30% of the stake, the papers' claim) flipping every
+answer. Computed, not measured: it says
 what the protocol's rules make of independent judges, nothing about latency. Writes the JSON and
 a PNG.
 """
@@ -29,13 +30,14 @@ from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
 from common import RESULTS_DIR, save_figure, stamp, write_result_and_figure
-from sweep import DEFAULT_RECORDS, load_shapes, model_auditors
+from sweep import DEFAULT_RECORDS, SWEEP_STAKES_ETH, load_shapes, model_auditors
 
 from devnet.evaluation.prediction import predict_network, predict_single_auditor
 
 RESULTS = RESULTS_DIR / "committee.json"
-#: The 40-ETH dev auditor: 26.7% of the devnet's stake, the sweep's point nearest 30%.
+#: A 30-ETH auditor: 30% of the sweep's stake, the papers' claimed limit.
 FLIPPING_NODE = 4
+FLIPPING_STAKE = round(SWEEP_STAKES_ETH[FLIPPING_NODE - 1] / sum(SWEEP_STAKES_ETH), 4)
 
 
 def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -50,7 +52,7 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                 f1 = predict_network(fixed, auditors, accuracy)["f1"]
                 row = {
                     "accuracy": accuracy,
-                    "flipping_stake": 0.2667 if adversaries else 0.0,
+                    "flipping_stake": FLIPPING_STAKE if adversaries else 0.0,
                     "k": k,
                     "f1": None if f1 is None else round(f1, 4),
                     "single_auditor_f1": None if single is None else round(single, 4),
@@ -64,11 +66,11 @@ def plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for colour, accuracy in zip(colours, sorted({r["accuracy"] for r in rows}), strict=False):
-        for flipping, style in ((0.0, "-"), (0.2667, "--")):
+        for flipping, style in ((0.0, "-"), (FLIPPING_STAKE, "--")):
             line = [
                 r for r in rows if r["accuracy"] == accuracy and r["flipping_stake"] == flipping
             ]
-            label = f"P={accuracy:g}" + (", 26.7% flipping" if flipping else "")
+            label = f"P={accuracy:g}" + (f", {100 * flipping:g}% flipping" if flipping else "")
             axes.plot(
                 [r["k"] for r in line],
                 [100 * (r["f1"] or 0) for r in line],

@@ -3,19 +3,19 @@ real network, with oracle auditors (`trustnode eval --auditors oracle:P`), besid
 prediction and the single-auditor baseline.
 
 Run from the repository root:
-`python benchmarks/sweep.py [--records FILE] [--limit 12]
+`python benchmarks/sweep.py [--records FILE] [--limit 24]
 [--auditors oracle:0.7 oracle:0.8 oracle:0.9] [--strategies flip always-valid collude random
-copycat] [--fractions 0 0.1 0.2 0.3 0.4] [--commit-window S] [--reveal-window S]
-[--stall-timeout S] [--trace-timeout S] [--out ...json]`.
+copycat] [--fractions 0 0.1 0.2 0.3 0.4] [--stakes 10 10 20 30 30] [--commit-window S]
+[--reveal-window S] [--stall-timeout S] [--trace-timeout S] [--out ...json]`.
 
 Each point is one `trustnode eval` run (`devnet.evaluation.run_evaluation`) on a fresh
 five-node devnet: every node an oracle auditor right with probability P (seeded), or with
 `--auditors tier1` the real tier-1 checkers, the nodes whose stake is the largest share not
-above the fraction given `--strategy` instead. The dev stakes are 10, 20, 30, 40 and 50 ETH, so
-the realised share (what the plot's x axis shows) is 0, 6.7, 20, 26.7 and 40% for 0, 0.1, 0.2,
-0.3 and 0.4. Oracle auditors isolate the protocol (committees, tally, escalation, adversaries)
-from judge quality; the papers' claim under test is "correct under up to 30% malicious
-participants".
+above the fraction given `--strategy` instead. The nodes stake 10, 10, 20, 30 and 30 ETH, so
+every requested share is met exactly (10% is node 1, 20% node 3, 30% node 4, 40% nodes 1 and
+4); the plot's x axis shows the realised share all the same. Oracle auditors isolate the
+protocol (committees, tally, escalation, adversaries) from judge quality; the papers' claim
+under test is "correct under up to 30% malicious participants".
 
 Beside every measured point stand two computed ones (`devnet.evaluation.prediction`): the exact
 prediction, what the protocol's rules make of independent oracle votes on the same records with
@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,6 @@ from segmentation import predict_hdag
 
 from auditors.checkers import Tier1Checker
 from auditors.tiers import TieredJudge
-from devnet.deployment import DEFAULT_STAKES_ETH
 from devnet.evaluation import EvalOptions, run_evaluation
 from devnet.evaluation.metrics import compute_first_error_scores
 from devnet.evaluation.prediction import (
@@ -76,37 +76,63 @@ RESULTS = RESULTS_DIR / "sweep.json"
 DEFAULT_RECORDS = DATA / "processbench-gsm8k.jsonl"
 #: The papers' claim: correct under up to 30% malicious participants.
 CLAIMED_FRACTION = 0.3
-NODES = 5
 ETHER = 10**18
-#: The devnet's auditors as the coordinator sees them: dev stakes, checker and LLM tiers.
-SNAPSHOT = tuple(
-    Auditor(address=f"0x{i:040x}", stake=stake * ETHER, tiers=(Tier.CHECKER, Tier.LLM))
-    for i, stake in enumerate(DEFAULT_STAKES_ETH[:NODES], start=1)
-)
+#: The five nodes' stakes in ETH: every tenth up to 40% is some nodes' exact share.
+SWEEP_STAKES_ETH = (10, 10, 20, 30, 30)
 
 
-def model_auditors(adversaries: Sequence[int], strategy: str) -> list[ModelAuditor]:
+@dataclass(frozen=True)
+class SweepSetup:
+    """What every point of one sweep shares."""
+
+    records: Path
+    limit: int
+    seed: int
+    stakes_eth: tuple[int, ...] = SWEEP_STAKES_ETH
+    #: The nodes' windows and the trace timeout (EvalOptions fields); empty: the defaults.
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def snapshot_of(stakes_eth: Sequence[int]) -> tuple[Auditor, ...]:
+    """The devnet's auditors as the coordinator sees them: these stakes, checker and LLM tiers."""
+    return tuple(
+        Auditor(address=f"0x{i:040x}", stake=stake * ETHER, tiers=(Tier.CHECKER, Tier.LLM))
+        for i, stake in enumerate(stakes_eth, start=1)
+    )
+
+
+def model_auditors(
+    adversaries: Sequence[int], strategy: str, stakes_eth: Sequence[int] = SWEEP_STAKES_ETH
+) -> list[ModelAuditor]:
     return [
-        ModelAuditor(a.stake, strategy if index in adversaries else "honest")
-        for index, a in enumerate(SNAPSHOT, start=1)
+        ModelAuditor(stake * ETHER, strategy if index in adversaries else "honest")
+        for index, stake in enumerate(stakes_eth, start=1)
     ]
 
 
 def predict_point(
-    shapes: Sequence[RecordShape], accuracy: float, adversaries: Sequence[int], strategy: str
+    shapes: Sequence[RecordShape],
+    accuracy: float,
+    adversaries: Sequence[int],
+    strategy: str,
+    stakes_eth: Sequence[int] = SWEEP_STAKES_ETH,
 ) -> dict[str, float | None] | None:
     """The exact prediction for these records, or None for a strategy it does not model."""
     if adversaries and strategy not in PREDICTABLE:
         return None
-    return _rounded(predict_network(shapes, model_auditors(adversaries, strategy), accuracy))
+    auditors = model_auditors(adversaries, strategy, stakes_eth)
+    return _rounded(predict_network(shapes, auditors, accuracy))
 
 
 def _rounded(scores: dict[str, float | None]) -> dict[str, float | None]:
     return {name: None if value is None else round(value, 4) for name, value in scores.items()}
 
 
-def load_shapes(records: Path, limit: int | None) -> list[RecordShape]:
-    return [compute_record_shape(r.trace, SNAPSHOT) for r in load_eval_records(records, limit)]
+def load_shapes(
+    records: Path, limit: int | None, stakes_eth: Sequence[int] = SWEEP_STAKES_ETH
+) -> list[RecordShape]:
+    snapshot = snapshot_of(stakes_eth)
+    return [compute_record_shape(r.trace, snapshot) for r in load_eval_records(records, limit)]
 
 
 def measure_single_judge(records: Path, limit: int | None) -> dict[str, float | None]:
@@ -159,14 +185,14 @@ async def single_tiered_judge(records: Path, limit: int | None) -> dict[str, flo
 
 
 async def compute_baselines(
-    records: Path,
-    limit: int,
+    setup: SweepSetup,
     auditors: str,
     accuracy: float | None,
     adversaries: Sequence[int],
     strategy: str,
 ) -> dict[str, Any]:
     """The prediction and the single-auditor baseline, on the measured records and the file."""
+    records, limit, stakes = setup.records, setup.limit, setup.stakes_eth
     if auditors == "tier1+llm":
         # The whole file's figure would cost an hour of LLM calls on two cores: measured
         # records only.
@@ -183,37 +209,33 @@ async def compute_baselines(
             "single_auditor": measure_single_judge(records, limit),
             "single_auditor_all_records": measure_single_judge(records, None),
         }
-    measured, everything = load_shapes(records, limit), load_shapes(records, None)
+    measured, everything = load_shapes(records, limit, stakes), load_shapes(records, None, stakes)
     return {
-        "predicted": predict_point(measured, accuracy, adversaries, strategy),
-        "predicted_all_records": predict_point(everything, accuracy, adversaries, strategy),
+        "predicted": predict_point(measured, accuracy, adversaries, strategy, stakes),
+        "predicted_all_records": predict_point(everything, accuracy, adversaries, strategy, stakes),
         "single_auditor": _rounded(predict_single_auditor(measured, accuracy)),
         "single_auditor_all_records": _rounded(predict_single_auditor(everything, accuracy)),
     }
 
 
 async def measure_point(
-    records: Path,
-    limit: int,
-    auditors: str,
-    fraction: float,
-    strategy: str,
-    seed: int,
-    timing: dict[str, float] | None = None,
+    setup: SweepSetup, auditors: str, fraction: float, strategy: str
 ) -> dict[str, Any]:
-    """One `trustnode eval` run; `timing`: the nodes' windows (EvalOptions fields)."""
+    """One `trustnode eval` run on a fresh devnet."""
     accuracy = parse_oracle_accuracy(auditors)
     with tempfile.TemporaryDirectory(prefix="trust-sweep-") as tmp:
         options = EvalOptions(
-            records=records,
+            records=setup.records,
             out=Path(tmp) / "result.json",
-            limit=limit,
-            seed=seed,
+            limit=setup.limit,
+            seed=setup.seed,
             auditors=auditors,
             byzantine=fraction,
             strategy=strategy,  # type: ignore[arg-type]
+            nodes=len(setup.stakes_eth),
+            stakes_eth=setup.stakes_eth,
             **({} if accuracy is None else {"judge_accuracy": accuracy}),
-            **(timing or {}),
+            **setup.timing,
         )
         started = time.perf_counter()
         document = await run_evaluation(options, io.StringIO())
@@ -235,8 +257,8 @@ async def measure_point(
         "final": metrics["final"],
         "records": metrics["records"],
         "wall_s": round(time.perf_counter() - started, 1),
-        "timing": timing or {},
-        **await compute_baselines(records, limit, auditors, accuracy, adversaries, strategy),
+        "timing": setup.timing,
+        **await compute_baselines(setup, auditors, accuracy, adversaries, strategy),
     }
     print(json.dumps(point), flush=True)
     return point
@@ -252,10 +274,9 @@ async def run(args: argparse.Namespace, document: dict[str, Any]) -> None:
         for fraction in args.fractions
         if fraction > 0
     ]
+    setup = SweepSetup(args.records, args.limit, args.seed, tuple(args.stakes), _timing(args))
     for auditors, fraction, strategy in plan:
-        point = await measure_point(
-            args.records, args.limit, auditors, fraction, strategy, args.seed, _timing(args)
-        )
+        point = await measure_point(setup, auditors, fraction, strategy)
         document["points"].append(point)
         write_result(args.out, document)
 
@@ -342,9 +363,7 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
         panel.axis("off")
     handles, labels = panels.flat[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="lower center", fontsize=7, ncol=4)
-    figure.suptitle(
-        f"Corruption sweep through the network (5 nodes, {', '.join(kinds)}, on-chain verdicts)"
-    )
+    figure.suptitle(f"Corruption sweep through the network ({', '.join(kinds)}, on-chain verdicts)")
     # Room at the bottom for the shared legend, at the top for the title.
     figure.tight_layout(rect=(0, 0.06 + 0.04 * len(kinds), 1, 0.96))
     figure.savefig(path, dpi=110)
@@ -354,7 +373,7 @@ def plot(points: Sequence[dict[str, Any]], path: Path) -> None:
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--records", type=Path, default=DEFAULT_RECORDS)
-    parser.add_argument("--limit", type=int, default=12)
+    parser.add_argument("--limit", type=int, default=24)
     parser.add_argument(
         "--auditors",
         nargs="+",
@@ -366,6 +385,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     )
     parser.add_argument("--fractions", type=float, nargs="+", default=[0, 0.1, 0.2, 0.3, 0.4])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--stakes", type=int, nargs="+", default=list(SWEEP_STAKES_ETH), help="ETH per node"
+    )
     for flag in ("--commit-window", "--reveal-window", "--stall-timeout", "--trace-timeout"):
         parser.add_argument(
             flag, type=float, default=None, help="seconds, every node (default: the node's)"
@@ -388,6 +410,7 @@ def main(argv: Sequence[str]) -> int:
         "records": str(args.records),
         "limit": args.limit,
         "seed": args.seed,
+        "stakes_eth": args.stakes,
         **stamp(),
         "note": (
             "oracle auditors: a labelled simulation of judges, not real judges"

@@ -11,7 +11,14 @@ from pathlib import Path
 
 from devnet.accounts import dev_private_key
 from devnet.anvil import DEV_CHAIN_ID, start_anvil, stop_anvil
-from devnet.deployment import DEPLOYMENT_FILE, Deployment, deploy_contracts, register_dev_auditors
+from devnet.deployment import (
+    DEFAULT_STAKES_ETH,
+    DEPLOYMENT_FILE,
+    Deployment,
+    check_dev_stakes,
+    deploy_contracts,
+    register_dev_auditors,
+)
 from node.chain import ChainClient, Sender
 from node.chain.ledger import LedgerClient
 from protocol.models import Tier
@@ -24,17 +31,24 @@ class DevnetError(Exception):
 
 
 async def start_chain(
-    directory: Path, auditors: int, *, tiers: Sequence[Sequence[Tier]] | None = None
+    directory: Path,
+    auditors: int,
+    *,
+    tiers: Sequence[Sequence[Tier]] | None = None,
+    stakes_eth: Sequence[int] | None = None,
 ) -> Deployment:
     """Start Anvil in `directory`, deploy, register `auditors` dev auditors, save the file.
 
-    `tiers[i - 1]` are the tiers of auditor i; None: `register_dev_auditors`' default for all.
+    `tiers[i - 1]` are the tiers of auditor i and `stakes_eth[i - 1]` its stake in ETH; None:
+    `register_dev_auditors`' defaults for all.
     """
     if (directory / DEPLOYMENT_FILE).exists():
         raise DevnetError(f"{directory} already holds a devnet: run `trustnode devnet down` first")
+    if stakes_eth is not None:
+        check_dev_stakes(stakes_eth, auditors)
     anvil = start_anvil(directory / "anvil")
     try:
-        deployment = await _deploy_on(anvil.rpc_url, auditors, tiers)
+        deployment = await _deploy_on(anvil.rpc_url, auditors, tiers, stakes_eth)
     except BaseException:
         stop_anvil(anvil.pid)
         raise
@@ -44,14 +58,19 @@ async def start_chain(
 
 
 async def _deploy_on(
-    rpc_url: str, auditors: int, tiers: Sequence[Sequence[Tier]] | None
+    rpc_url: str,
+    auditors: int,
+    tiers: Sequence[Sequence[Tier]] | None,
+    stakes_eth: Sequence[int] | None,
 ) -> Deployment:
     chain = ChainClient(rpc_url)
     try:
         deployer = Sender.from_key(dev_private_key(0))
         registry, ledger_address, block = await deploy_contracts(chain, deployer)
         ledger = LedgerClient(chain, ledger_address, registry)
-        registered = await register_dev_auditors(ledger, auditors, tiers)
+        registered = await register_dev_auditors(
+            ledger, auditors, tiers, DEFAULT_STAKES_ETH if stakes_eth is None else stakes_eth
+        )
         settings = await ledger.settings()
         return Deployment(
             chain_id=DEV_CHAIN_ID,

@@ -24,6 +24,8 @@ DEPLOYMENT_FILE = "deployment.json"
 ETHER = 10**18
 #: Stakes of dev auditors: unequal on purpose, so stake weighting is exercised.
 DEFAULT_STAKES_ETH = (10, 20, 30, 40, 50, 60, 70, 80, 90)
+#: Anvil funds each dev account with 10,000 ETH; the rest pays gas and fees.
+MAX_DEV_STAKE_ETH = 9_000
 #: Tiers of a dev auditor unless the caller chooses them: tier-1 checkers and an LLM evaluator.
 DEFAULT_TIERS: tuple[Tier, ...] = (Tier.CHECKER, Tier.LLM)
 DEFAULT_MIN_FEE = ETHER // 1000
@@ -104,6 +106,16 @@ async def deploy_contracts(
     return registry.contract_address, ledger.contract_address, linked.block_number
 
 
+def check_dev_stakes(stakes_eth: Sequence[int], count: int) -> None:
+    """ValueError unless `stakes_eth` gives each of `count` dev auditors a whole-ETH stake that
+    its dev account can pay."""
+    if len(stakes_eth) != count:
+        raise ValueError(f"{len(stakes_eth)} stakes for {count} dev auditors: give one each")
+    for stake in stakes_eth:
+        if not 1 <= stake <= MAX_DEV_STAKE_ETH:
+            raise ValueError(f"a dev stake is 1 to {MAX_DEV_STAKE_ETH} ETH, not {stake}")
+
+
 async def register_dev_auditors(
     ledger: LedgerClient,
     count: int,
@@ -113,6 +125,7 @@ async def register_dev_auditors(
     """Register dev accounts 1..count as auditors with unequal stakes.
 
     `tiers[i - 1]` are the tiers of auditor i; None gives every auditor `DEFAULT_TIERS`.
+    `stakes_eth` cycles when shorter than `count` (the default stakes cover nine auditors).
     """
     if not 1 <= count <= MAX_DEV_AUDITORS:
         raise ValueError(f"between 1 and {MAX_DEV_AUDITORS} dev auditors, not {count}")

@@ -149,6 +149,7 @@ async def start_network(
     *,
     node_settings: Sequence[Mapping[str, Any]] | None = None,
     node_tiers: Sequence[Sequence[Tier]] | None = None,
+    node_stakes_eth: Sequence[int] | None = None,
     log_level: str = "INFO",
     node_timeout_s: float = DEFAULT_NODE_START_TIMEOUT_S,
     mesh_timeout_s: float = DEFAULT_MESH_TIMEOUT_S,
@@ -159,7 +160,8 @@ async def start_network(
     section the devnet also writes (`rpc`, `p2p`, ...) is merged key by key, the caller's keys
     winning. `node_tiers[i - 1]` are the tiers node i's auditor registers on-chain (default:
     CHECKER and LLM for every node); a HUMAN-tier node also wants `audit.human_review` on, or it
-    abstains on the segments drawn for that tier. On any failure every process started so far
+    abstains on the segments drawn for that tier. `node_stakes_eth[i - 1]` is node i's stake in
+    ETH (default: the dev stakes, 10, 20, 30, ...). On any failure every process started so far
     and Anvil are stopped again.
     """
     if not 1 <= nodes <= MAX_DEV_AUDITORS:
@@ -172,7 +174,9 @@ async def start_network(
     if (directory / NETWORK_FILE).exists():
         raise DevnetError(f"{directory} already holds a network: run `trustnode devnet down`")
     directory.mkdir(parents=True, exist_ok=True)
-    deployment = await start_chain(directory, auditors=nodes, tiers=node_tiers)
+    deployment = await start_chain(
+        directory, auditors=nodes, tiers=node_tiers, stakes_eth=node_stakes_eth
+    )
     started: list[tuple[int, Path]] = []
     try:
         network = await _start_nodes(

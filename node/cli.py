@@ -21,7 +21,7 @@ from typing import Any, TextIO
 # The devnet lives in devnet/, the layer above node/; only the CLI entry point reaches up.
 from devnet.chain import DEFAULT_DEVNET_DIR, DevnetError, load_deployment, start_chain, stop_chain
 from devnet.demo import DemoError, audit_examples, run_demo
-from devnet.deployment import MAX_DEV_AUDITORS, Deployment
+from devnet.deployment import MAX_DEV_AUDITORS, Deployment, check_dev_stakes
 from devnet.evaluation import (
     AUDITOR_KINDS,
     DEFAULT_EVAL_IN_FLIGHT,
@@ -129,12 +129,22 @@ def command_devnet_up(args: argparse.Namespace, out: TextIO) -> int:
     if args.nodes:
         return _devnet_up_with_nodes(args, out)
     auditors = DEFAULT_DEVNET_AUDITORS if args.auditors is None else args.auditors
-    deployment = asyncio.run(start_chain(Path(args.dir), auditors))
+    _check_stakes(args.stakes, auditors)
+    deployment = asyncio.run(start_chain(Path(args.dir), auditors, stakes_eth=args.stakes))
     _write_chain(out, deployment)
     for auditor in deployment.auditors:
         out.write(f"auditor {auditor.address} stake {auditor.stake / 10**18:g} ETH\n")
     out.write(f"deployment file: {Path(args.dir) / 'deployment.json'}\n")
     return 0
+
+
+def _check_stakes(stakes: tuple[int, ...] | None, auditors: int) -> None:
+    if stakes is None:
+        return
+    try:
+        check_dev_stakes(stakes, auditors)
+    except ValueError as exc:
+        raise CliError(f"--stakes: {exc}") from None
 
 
 def _write_chain(out: TextIO, devnet: Deployment | Network) -> None:
@@ -150,7 +160,8 @@ def _devnet_up_with_nodes(args: argparse.Namespace, out: TextIO) -> int:
         raise CliError(f"--nodes must be between 1 and {MAX_DEV_AUDITORS}, got {args.nodes}")
     if args.auditors is not None and args.auditors != args.nodes:
         raise CliError("--nodes N registers N auditors, one per node: leave out --auditors")
-    network = asyncio.run(start_network(Path(args.dir), args.nodes))
+    _check_stakes(args.stakes, args.nodes)
+    network = asyncio.run(start_network(Path(args.dir), args.nodes, node_stakes_eth=args.stakes))
     _write_chain(out, network)
     for node in network.nodes:
         out.write(f"node {node.index}  {node.address}  {node.rpc_url}  peer {node.peer_id}\n")
@@ -401,6 +412,11 @@ def _add_devnet_commands(commands: Any) -> None:
         default=0,
         help="also run N node processes, one per dev auditor, meshed (1-9; default 0: none)",
     )
+    up.add_argument(
+        "--stakes",
+        type=_stakes,
+        help="each auditor's stake in ETH, e.g. 10,10,20,30,30 (default: 10,20,30,...)",
+    )
     up.add_argument("--dir", default=str(DEFAULT_DEVNET_DIR), help="devnet directory")
     up.set_defaults(handler=command_devnet_up)
     down = actions.add_parser("down", help="stop what `devnet up` started, by process id")
@@ -440,6 +456,7 @@ def command_eval(args: argparse.Namespace, out: TextIO) -> int:
         commit_window_s=args.commit_window,
         reveal_window_s=args.reveal_window,
         stall_timeout_s=args.stall_timeout,
+        stakes_eth=args.stakes,
     )
     document = run_until_terminated(lambda: run_evaluation(options))
     out.write(format_eval_metrics(document["metrics"]) + f"\nwritten {options.out}\n")
@@ -458,6 +475,19 @@ def _positive_seconds(text: str) -> float:
     if not 0 < value <= 86_400:
         raise argparse.ArgumentTypeError(f"{text} is not a number of seconds in (0, 86400]")
     return value
+
+
+def _stakes(text: str) -> tuple[int, ...]:
+    """`10,10,20,30,30`: each node's stake in whole ETH, in node order."""
+    try:
+        stakes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        stakes = ()
+    if not stakes or any(stake < 1 for stake in stakes):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of whole ETH amounts such as 10,10,20,30,30"
+        )
+    return stakes
 
 
 def _positive_int(text: str) -> int:
@@ -492,6 +522,11 @@ def _add_eval_command(commands: Any) -> None:
         "--byzantine", type=_fraction, default=0.0, help="adversarial share of the stake"
     )
     evaluate.add_argument("--strategy", choices=STRATEGIES, default="flip")
+    evaluate.add_argument(
+        "--stakes",
+        type=_stakes,
+        help="each node's stake in ETH, e.g. 10,10,20,30,30 (default: 10,20,30,...)",
+    )
     evaluate.add_argument(
         "--judge-accuracy",
         type=_fraction,

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO, get_args
 
-from devnet.deployment import DEFAULT_STAKES_ETH
+from devnet.deployment import DEFAULT_STAKES_ETH, check_dev_stakes
 from devnet.evaluation.metrics import summarize
 from devnet.evaluation.onchain import ChainReadingError, SnapshotReader, read_trace
 from devnet.evaluation.progress import Progress
@@ -79,6 +79,24 @@ class EvalOptions:
     commit_window_s: float | None = None
     reveal_window_s: float | None = None
     stall_timeout_s: float | None = None
+    #: Node i's stake in ETH (None: the dev stakes). Chosen stakes let `byzantine` be met
+    #: exactly: the adversaries are the nodes whose stake is the largest share not above it.
+    stakes_eth: tuple[int, ...] | None = None
+
+
+#: The options an entry's verdict depends on: a resumed run must repeat them.
+VERDICT_OPTIONS = (
+    "nodes",
+    "seed",
+    "auditors",
+    "byzantine",
+    "strategy",
+    "judge_accuracy",
+    "stakes_eth",
+    "commit_window_s",
+    "reveal_window_s",
+    "stall_timeout_s",
+)
 
 
 @dataclass(frozen=True)
@@ -156,9 +174,20 @@ def parse_oracle_accuracy(auditors: str) -> float | None:
     return accuracy
 
 
+def node_stakes_eth(options: EvalOptions) -> list[int]:
+    """Each node's stake in ETH (EvalError when `stakes_eth` does not fit the nodes)."""
+    if options.stakes_eth is None:
+        return list(DEFAULT_STAKES_ETH[: options.nodes])
+    try:
+        check_dev_stakes(options.stakes_eth, options.nodes)
+    except ValueError as exc:
+        raise EvalError(f"--stakes: {exc}") from None
+    return list(options.stakes_eth)
+
+
 def plan_adversaries(options: EvalOptions) -> Adversaries:
     """Which nodes get `--strategy` for `--byzantine`, and the stake share they hold."""
-    stakes = list(DEFAULT_STAKES_ETH[: options.nodes])
+    stakes = node_stakes_eth(options)
     chosen = compute_adversaries(stakes, options.byzantine) if options.byzantine else ()
     fraction = sum(stakes[i - 1] for i in chosen) / sum(stakes)
     strategy = options.strategy if chosen else None
@@ -205,8 +234,11 @@ def compute_node_settings(
 # ---- the result file ---------------------------------------------------------------------------
 
 
-def read_finished_entries(out: Path, records: Path) -> dict[str, dict[str, Any]]:
-    """Entries of an earlier run on the same records that reached a verdict, by record id."""
+def read_finished_entries(out: Path, options: EvalOptions) -> dict[str, dict[str, Any]]:
+    """Entries of an earlier run on the same records that reached a verdict, by record id;
+    EvalError if that run's verdicts came from other options (mixing them would score two
+    different networks as one)."""
+    records = options.records
     if not out.exists():
         return {}
     try:
@@ -217,8 +249,29 @@ def read_finished_entries(out: Path, records: Path) -> dict[str, dict[str, Any]]
         raise EvalError(f"{out} is not a `trustnode eval` result file; move it away first")
     if earlier.get("records_file") != str(records):
         raise EvalError(f"{out} holds results for {earlier.get('records_file')}, not {records}")
+    _check_same_verdict_options(out, earlier.get("options"), options)
     entries = earlier.get("entries", [])
     return {e["id"]: e for e in entries if e.get("trace_verdict") is not None}
+
+
+def _check_same_verdict_options(out: Path, earlier: Any, options: EvalOptions) -> None:
+    if not isinstance(earlier, dict):
+        raise EvalError(f"{out} names no options; move it away first")
+    defaults = EvalOptions(records=options.records, out=options.out)
+    for name in VERDICT_OPTIONS:
+        # Through JSON, as the file holds them (a tuple reads back as a list); a file written
+        # before an option existed ran with its default.
+        was = earlier.get(name, _as_json(getattr(defaults, name)))
+        now = _as_json(getattr(options, name))
+        if was != now:
+            raise EvalError(
+                f"{out} was run with {name} = {was!r}, not {now!r}: resume with the same "
+                "options, or write to another --out"
+            )
+
+
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value))
 
 
 def write_atomically(path: Path, document: dict[str, Any]) -> None:
@@ -262,15 +315,21 @@ def _describe(entry: dict[str, Any]) -> str:
 
 async def run_evaluation(options: EvalOptions, out: TextIO = sys.stderr) -> dict[str, Any]:
     """Run (or resume) the evaluation; returns the result document it wrote."""
-    configures_nodes = options.byzantine or options.auditors != "tier1" or compute_timing(options)
+    configures_nodes = (
+        options.byzantine
+        or options.auditors != "tier1"
+        or compute_timing(options)
+        or options.stakes_eth is not None
+    )
     if options.devnet is not None and configures_nodes:
         raise EvalError(
-            "--byzantine, --auditors and the windows configure the nodes: not with --devnet"
+            "--byzantine, --auditors, --stakes and the windows configure the nodes: "
+            "not with --devnet"
         )
     records = load_eval_records(options.records, options.limit)
     parse_oracle_accuracy(options.auditors)
     adversaries = plan_adversaries(options)
-    finished = read_finished_entries(options.out, options.records)
+    finished = read_finished_entries(options.out, options)
     wanted = {r.record_id for r in records}
     done = {rid: entry for rid, entry in finished.items() if rid in wanted}
     header = {
@@ -312,7 +371,12 @@ async def _devnet(
         write_oracle_labels([record.trace for record in records], labels_file)
         settings = compute_node_settings(options, adversaries, labels_file)
         out.write(f"starting a devnet of {options.nodes} nodes in {directory}\n")
-        network = await start_network(directory, options.nodes, node_settings=settings)
+        network = await start_network(
+            directory,
+            options.nodes,
+            node_settings=settings,
+            node_stakes_eth=adversaries.stakes_eth,
+        )
         try:
             yield network
         finally:

@@ -49,11 +49,12 @@ def _audit(deployment: Deployment) -> DirectAudit:
 
 def test_devnet_up_verdict_down(tmp_path: Path) -> None:
     directory = str(tmp_path / "devnet")
-    up = _trustnode("devnet", "up", "--auditors", "4", "--dir", directory)
+    stakes = ("--stakes", "10,10,20,60")
+    up = _trustnode("devnet", "up", "--auditors", "4", *stakes, "--dir", directory)
     assert up.returncode == 0, up.stderr
     deployment = Deployment.load(Path(directory) / "deployment.json")
     try:
-        assert len(deployment.auditors) == 4
+        assert [a.stake // 10**18 for a in deployment.auditors] == [10, 10, 20, 60]
         assert deployment.anvil_pid is not None and is_running(deployment.anvil_pid)
         assert f"ledger   {deployment.ledger}" in up.stdout
         again = _trustnode("devnet", "up", "--dir", directory)

@@ -119,6 +119,16 @@ def test_segment_names_the_record_of_a_too_large_trace(
             '{"id": "a", "problem": "p", "steps": ["a"], "label": -1}\n',
             "not with --devnet",
         ),
+        (
+            ["--devnet", "/nonexistent", "--stakes", "10,10,20,30,30"],
+            '{"id": "a", "problem": "p", "steps": ["a"], "label": -1}\n',
+            "not with --devnet",
+        ),
+        (
+            ["--nodes", "3", "--stakes", "10,10,20,30,30"],
+            '{"id": "a", "problem": "p", "steps": ["a"], "label": -1}\n',
+            "--stakes: 5 stakes for 3 dev auditors",
+        ),
     ],
 )
 def test_eval_errors_are_one_line_exit_2(
@@ -145,6 +155,9 @@ def test_eval_errors_are_one_line_exit_2(
         ["--in-flight", "x"],
         ["--commit-window", "0"],
         ["--stall-timeout", "-5"],
+        ["--stakes", "10,x"],
+        ["--stakes", "10,0,5"],
+        ["--stakes", ""],
     ],
 )
 def test_eval_refuses_bad_numbers(tmp_path: Path, bad: list[str]) -> None:

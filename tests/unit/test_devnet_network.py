@@ -121,6 +121,8 @@ def test_stop_refuses_a_pid_that_runs_another_config(
         (["--nodes", "10"], "--nodes must be between 1 and 9, got 10"),
         (["--nodes", "-1"], "--nodes must be between 1 and 9, got -1"),
         (["--nodes", "3", "--auditors", "2"], "leave out --auditors"),
+        (["--nodes", "3", "--stakes", "10,20"], "--stakes: 2 stakes for 3 dev auditors"),
+        (["--auditors", "2", "--stakes", "10,20000"], "a dev stake is 1 to 9000 ETH"),
     ],
 )
 def test_devnet_up_refuses_a_bad_node_count(

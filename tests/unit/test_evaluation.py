@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -161,6 +163,27 @@ def test_adversaries_take_the_largest_stake_not_above_the_fraction() -> None:
     assert compute_adversaries(stakes, 0.4) == (1, 5)  # 60
 
 
+def test_chosen_stakes_meet_every_tenth_exactly() -> None:
+    """The corruption sweep's stakes: 10, 20, 30 and 40% are each some nodes' exact share."""
+    options = EvalOptions(Path("r.jsonl"), Path("o.json"), stakes_eth=(10, 10, 20, 30, 30))
+    shares = [
+        plan_adversaries(replace(options, byzantine=fraction)).stake_fraction
+        for fraction in (0.1, 0.2, 0.3, 0.4)
+    ]
+    assert shares == [0.1, 0.2, 0.3, 0.4]
+
+
+@pytest.mark.parametrize(
+    ("stakes", "problem"),
+    [((10, 20), "2 stakes for 5"), ((10, 20, 30, 40, 0), "not 0"), ((1, 1, 1, 1, 10**6), "ETH")],
+)
+def test_stakes_that_do_not_fit_the_nodes_are_refused(
+    stakes: tuple[int, ...], problem: str
+) -> None:
+    with pytest.raises(EvalError, match=problem):
+        plan_adversaries(EvalOptions(Path("r.jsonl"), Path("o.json"), stakes_eth=stakes))
+
+
 def test_node_settings_mark_the_adversaries() -> None:
     options = EvalOptions(Path("r.jsonl"), Path("o.json"), byzantine=0.2, strategy="collude")
     adversaries = plan_adversaries(options)
@@ -250,22 +273,69 @@ def test_a_malformed_record_names_its_line(tmp_path: Path) -> None:
 
 def test_resuming_keeps_only_final_entries_of_the_same_file(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
-    assert read_finished_entries(out, tmp_path / "r.jsonl") == {}
+    options = EvalOptions(tmp_path / "r.jsonl", out)
+    assert read_finished_entries(out, options) == {}
     document = {
         "format": RESULT_FORMAT,
         "records_file": str(tmp_path / "r.jsonl"),
+        "options": {},
         "entries": [_entry(1, 1, "FLAWED"), _entry(2, None, None)],
     }
     out.write_text(json.dumps(document), encoding="utf-8")
-    assert list(read_finished_entries(out, tmp_path / "r.jsonl")) == ["r11"]
+    assert list(read_finished_entries(out, options)) == ["r11"]
     with pytest.raises(EvalError, match="not"):
-        read_finished_entries(out, tmp_path / "other.jsonl")
+        read_finished_entries(out, EvalOptions(tmp_path / "other.jsonl", out))
     out.write_text("{}", encoding="utf-8")
     with pytest.raises(EvalError, match="not a `trustnode eval` result"):
-        read_finished_entries(out, tmp_path / "r.jsonl")
+        read_finished_entries(out, options)
     out.write_text("{", encoding="utf-8")
     with pytest.raises(EvalError, match="cannot resume"):
-        read_finished_entries(out, tmp_path / "r.jsonl")
+        read_finished_entries(out, options)
+
+
+@pytest.mark.parametrize(
+    ("earlier", "now"),
+    [
+        ({"auditors": "oracle:0.9"}, {}),
+        ({}, {"byzantine": 0.2}),
+        ({"strategy": "collude"}, {}),
+        ({"stakes_eth": [10, 10, 20, 30, 30]}, {}),
+        ({}, {"stakes_eth": (10, 10, 20, 30, 30)}),
+        ({"commit_window_s": 300.0}, {}),
+        ({"seed": 1}, {}),
+    ],
+)
+def test_a_run_resumes_only_with_the_options_its_verdicts_came_from(
+    tmp_path: Path, earlier: dict[str, object], now: dict[str, Any]
+) -> None:
+    """Resuming a flipping-20% run as an honest one would score two networks as one."""
+    out = tmp_path / "out.json"
+    records = tmp_path / "r.jsonl"
+    document = {
+        "format": RESULT_FORMAT,
+        "records_file": str(records),
+        "options": earlier,
+        "entries": [_entry(1, 1, "FLAWED")],
+    }
+    out.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(EvalError, match="resume with the same options"):
+        read_finished_entries(out, EvalOptions(records, out, **now))
+
+
+def test_a_resumed_run_may_change_what_does_not_decide_verdicts(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    records = tmp_path / "r.jsonl"
+    stakes = (10, 10, 20, 30, 30)
+    earlier = asdict(EvalOptions(records, out, stakes_eth=stakes, limit=5, in_flight=2))
+    document = {
+        "format": RESULT_FORMAT,
+        "records_file": str(records),
+        "options": json.loads(json.dumps(earlier, default=str)),
+        "entries": [_entry(1, 1, "FLAWED")],
+    }
+    out.write_text(json.dumps(document), encoding="utf-8")
+    again = EvalOptions(records, out, stakes_eth=stakes, limit=50, trace_timeout_s=60.0)
+    assert list(read_finished_entries(out, again)) == ["r11"]
 
 
 def test_packed_votes_unpack_to_the_same_votes() -> None:
