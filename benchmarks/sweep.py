@@ -51,6 +51,7 @@ from common import DATA, RESULTS_DIR, stamp, write_result
 from segmentation import predict_hdag
 
 from auditors.checkers import Tier1Checker
+from auditors.judgement import AsyncJudge, Judge
 from auditors.tiers import TieredJudge
 from devnet.evaluation import EvalOptions, run_evaluation
 from devnet.evaluation.metrics import compute_first_error_scores
@@ -143,21 +144,28 @@ def measure_single_judge(records: Path, limit: int | None) -> dict[str, float | 
     return _rounded(compute_first_error_scores(predicted, [r.label for r in loaded]))
 
 
-async def measure_single_tiered_judge(records: Path, limit: int | None) -> dict[str, float | None]:
-    """One node's tier-1 checker and local LLM (`tier1+llm`) alone on every segment, in process.
+async def measure_single_tiered_judge(
+    records: Path, limit: int | None, checkers: bool = True
+) -> dict[str, float | None]:
+    """One node's tier-1 checker and local LLM (`tier1+llm`) alone on every segment, in process;
+    with `checkers` off the LLM alone (`llm`), judging every segment in its tier.
 
-    Segments are routed as on the devnet (checker and LLM tiers staked, no human tier), and each
-    is offered to the checker first, then to the LLM if its tier allows, as a node does
-    (`auditors.tiers.TieredJudge`); a segment judged INVALID counts, as in `segmentation.py`.
+    Segments are routed as on the devnet (the tiers the node's auditor stands in staked, no
+    human tier), and each is offered to the checker first, then to the LLM if its tier allows,
+    as a node does (`auditors.tiers.TieredJudge`); a segment judged INVALID counts, as in
+    `segmentation.py`.
     """
     loaded = load_eval_records(records, limit)
-    tier_stakes = {Tier.CHECKER: 1, Tier.LLM: 1}
+    tier_stakes = {Tier.CHECKER: 1, Tier.LLM: 1} if checkers else {Tier.LLM: 1}
     predicted = []
     with tempfile.TemporaryDirectory(prefix="trust-sweep-llm-") as log_dir:
         async with open_llm_judge(LlmJudgeSettings(endpoint="local"), Path(log_dir)) as llm:
             if llm is None:  # endpoint "local" always gives one; this narrows the type
                 raise RuntimeError("the local LLM backend gave no evaluator")
-            judge = TieredJudge({Tier.CHECKER: Tier1Checker(), Tier.LLM: llm})
+            judges: dict[Tier, Judge | AsyncJudge] = {Tier.LLM: llm}
+            if checkers:
+                judges[Tier.CHECKER] = Tier1Checker()
+            judge = TieredJudge(judges)
             for record in loaded:
                 hdag = build_hdag(record.trace)
                 tiers = [compute_segment_tier(node.level, tier_stakes) for node in hdag.nodes]

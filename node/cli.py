@@ -516,7 +516,10 @@ def _add_eval_command(commands: Any) -> None:
     evaluate.add_argument(
         "--auditors",
         default="tier1",
-        help=f"{' | '.join(AUDITOR_KINDS)} (oracle: a labelled simulation; default %(default)s)",
+        help=(
+            f"{' | '.join(AUDITOR_KINDS)}, or one per node joined by commas (oracle: a labelled "
+            "simulation; llm: the local LLM alone; default %(default)s)"
+        ),
     )
     evaluate.add_argument(
         "--byzantine", type=_fraction, default=0.0, help="adversarial share of the stake"

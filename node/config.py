@@ -191,6 +191,10 @@ class AuditSettings(_Strict):
     stall_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
     #: Absent: the node judges with its tier-1 checkers only.
     llm: LlmJudgeSettings | None = None
+    #: The tier-1 checkers judge first on every segment the node is drawn for. Off: an auditor
+    #: of the LLM (or human) tier judges with its LLM alone (the tier-mix ablation's LLM-only
+    #: auditors); the node then needs `llm` or `human_review`, or it would only abstain.
+    checkers: bool = True
     #: Segments of the human tier wait in this node's review queue (`trustnode review`) for up
     #: to `review_deadline_s`, then abstain. The commit window must outlast the deadline, or the
     #: human's vote would arrive after the round's commit phase closed.
@@ -222,6 +226,13 @@ class AuditSettings(_Strict):
                 f"review_deadline_s ({self.review_deadline_s:g}) must be shorter than "
                 f"commit_window_s ({self.commit_window_s:g}) when human_review is on"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _check_some_judge(self) -> AuditSettings:
+        judges = self.checkers or self.llm is not None or self.human_review
+        if not judges and self.oracle is None:
+            raise ValueError("with checkers off the node needs llm or human_review to judge")
         return self
 
     @model_validator(mode="after")

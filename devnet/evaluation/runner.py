@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO, get_args
 
-from devnet.deployment import DEFAULT_STAKES_ETH, check_dev_stakes
+from devnet.deployment import DEFAULT_STAKES_ETH, DEFAULT_TIERS, check_dev_stakes
 from devnet.evaluation.metrics import summarize
 from devnet.evaluation.onchain import ChainReadingError, SnapshotReader, read_trace
 from devnet.evaluation.progress import Progress
@@ -37,7 +37,7 @@ from node.rpc_client import RpcClient, RpcClientError
 from node.tracefile import read_traces
 from protocol.encoding import keccak
 from protocol.ids import compute_trace_id
-from protocol.models import Trace
+from protocol.models import Tier, Trace
 from protocol.params import BASIS_POINTS
 
 Strategy = Literal["flip", "random", "always-valid", "abstain", "copycat", "collude"]
@@ -45,7 +45,9 @@ Strategy = Literal["flip", "random", "always-valid", "abstain", "copycat", "coll
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 #: `oracle:P`: auditors that answer from the records' labels, right with probability P (a
 #: labelled simulation, `auditors.oracle`, isolating the protocol from judge quality).
-AUDITOR_KINDS = ("tier1", "tier1+llm", "oracle:P")
+#: `llm`: the local LLM alone, in the LLM tier only (no checkers; the tier-mix ablation).
+JUDGE_KINDS = ("tier1", "tier1+llm", "llm")
+AUDITOR_KINDS = (*JUDGE_KINDS, "oracle:P")
 DEFAULT_NODES = 5
 DEFAULT_IN_FLIGHT = 16
 DEFAULT_TRACE_TIMEOUT_S = 600.0
@@ -160,7 +162,7 @@ def compute_adversaries(stakes_eth: Sequence[int], fraction: float) -> tuple[int
 
 def parse_oracle_accuracy(auditors: str) -> float | None:
     """P of `oracle:P` (0 < P <= 1); None for the other kinds; EvalError for anything else."""
-    if auditors in ("tier1", "tier1+llm"):
+    if auditors in JUDGE_KINDS:
         return None
     kind, _, value = auditors.partition(":")
     try:
@@ -169,9 +171,30 @@ def parse_oracle_accuracy(auditors: str) -> float | None:
         accuracy = math.nan
     if kind != "oracle" or not 0 < accuracy <= 1:
         raise EvalError(
-            f"--auditors must be tier1, tier1+llm or oracle:P with 0 < P <= 1, not {auditors!r}"
+            f"--auditors must be {', '.join(JUDGE_KINDS)} or oracle:P with 0 < P <= 1, "
+            f"or one of them per node separated by commas, not {auditors!r}"
         )
     return accuracy
+
+
+def node_auditor_kinds(options: EvalOptions) -> list[str]:
+    """Each node's kind of auditor: `--auditors` names one for all or one per node."""
+    kinds = options.auditors.split(",")
+    if len(kinds) == 1:
+        kinds *= options.nodes
+    if len(kinds) != options.nodes:
+        raise EvalError(
+            f"--auditors names {len(kinds)} kinds for {options.nodes} nodes: one, or one per node"
+        )
+    for kind in kinds:
+        parse_oracle_accuracy(kind)
+    return kinds
+
+
+def compute_node_tiers(options: EvalOptions) -> list[tuple[Tier, ...]]:
+    """The tiers each node's auditor registers: an LLM-only auditor stands in the LLM tier
+    alone; every other kind in the checker and LLM tiers (its checkers judge first)."""
+    return [(Tier.LLM,) if kind == "llm" else DEFAULT_TIERS for kind in node_auditor_kinds(options)]
 
 
 def node_stakes_eth(options: EvalOptions) -> list[int]:
@@ -209,26 +232,35 @@ def compute_node_settings(
 ) -> list[dict[str, Any]]:
     """Each node's audit settings for `--auditors` and the adversaries; `labels_file` is where
     the records' labels were written (needed for `oracle:P`)."""
-    honest: dict[str, Any] = {"seed": options.seed, **compute_timing(options)}
-    accuracy = parse_oracle_accuracy(options.auditors)
-    if options.auditors == "tier1+llm":
-        honest["llm"] = {"endpoint": "local"}
-    elif accuracy is not None:
+    settings = []
+    for index, kind in enumerate(node_auditor_kinds(options), start=1):
+        audit = _judge_settings(options, kind, labels_file)
+        if index in adversaries.nodes:
+            audit["behaviour"] = options.strategy
+            if options.strategy == "collude":
+                # One shared secret per run: the bloc attacks the same segments.
+                audit["bloc_secret"] = "0x" + keccak(f"bloc/{options.seed}".encode()).hex()
+        settings.append({"audit": audit})
+    return settings
+
+
+def _judge_settings(options: EvalOptions, kind: str, labels_file: Path | None) -> dict[str, Any]:
+    """An honest node's audit settings for one kind of auditor."""
+    audit: dict[str, Any] = {"seed": options.seed, **compute_timing(options)}
+    if kind in ("tier1+llm", "llm"):
+        audit["llm"] = {"endpoint": "local"}
+    if kind == "llm":
+        audit["checkers"] = False
+    accuracy = parse_oracle_accuracy(kind)
+    if accuracy is not None:
         if labels_file is None:
             raise EvalError("oracle auditors need the records' labels file")
-        honest["oracle"] = {
+        audit["oracle"] = {
             "labels_file": str(labels_file),
             "accuracy": accuracy,
             "seed": options.seed,
         }
-    adversarial = {**honest, "behaviour": options.strategy}
-    if options.strategy == "collude":
-        # One shared secret per run: the bloc attacks the same segments.
-        adversarial["bloc_secret"] = "0x" + keccak(f"bloc/{options.seed}".encode()).hex()
-    return [
-        {"audit": adversarial if index in adversaries.nodes else honest}
-        for index in range(1, options.nodes + 1)
-    ]
+    return audit
 
 
 # ---- the result file ---------------------------------------------------------------------------
@@ -327,7 +359,7 @@ async def run_evaluation(options: EvalOptions, out: TextIO = sys.stderr) -> dict
             "not with --devnet"
         )
     records = load_eval_records(options.records, options.limit)
-    parse_oracle_accuracy(options.auditors)
+    node_auditor_kinds(options)
     adversaries = plan_adversaries(options)
     finished = read_finished_entries(options.out, options)
     wanted = {r.record_id for r in records}
@@ -375,6 +407,7 @@ async def _devnet(
             directory,
             options.nodes,
             node_settings=settings,
+            node_tiers=compute_node_tiers(options),
             node_stakes_eth=adversaries.stakes_eth,
         )
         try:

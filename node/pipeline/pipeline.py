@@ -80,7 +80,9 @@ def _judges_by_tier(
             raise OracleConfigError("an oracle judge needs the auditor address and layout_of")
         judge = OracleJudge(oracle.labels, oracle.accuracy, oracle.seed, auditor, layout_of)
         return {Tier.CHECKER: judge}
-    judges: dict[Tier, Judge | AsyncJudge] = {Tier.CHECKER: Tier1Checker()}
+    judges: dict[Tier, Judge | AsyncJudge] = {}
+    if settings.checkers:
+        judges[Tier.CHECKER] = Tier1Checker()
     if llm is not None:
         judges[Tier.LLM] = llm
     if settings.human_review and reviews is not None:

@@ -29,15 +29,18 @@ from devnet.evaluation.runner import (
     EvalOptions,
     compute_adversaries,
     compute_node_settings,
+    compute_node_tiers,
     load_eval_records,
+    node_auditor_kinds,
     parse_oracle_accuracy,
     plan_adversaries,
     read_finished_entries,
 )
 from node.chain.ledger import pack_votes, unpack_votes
+from node.config import AuditSettings
 from node.tracefile import TraceFileError
 from protocol.ids import compute_trace_id
-from protocol.models import Trace, Vote, VoteEntry
+from protocol.models import Tier, Trace, Vote, VoteEntry
 
 
 def test_first_error_scores_follow_processbench() -> None:
@@ -221,6 +224,31 @@ def test_oracle_auditors_read_the_labels_file() -> None:
     assert settings[0]["audit"]["oracle"] == {"labels_file": "/l.json", "accuracy": 0.7, "seed": 3}
     with pytest.raises(EvalError, match="labels file"):
         compute_node_settings(options, plan_adversaries(options))
+
+
+def test_a_tier_mix_names_each_nodes_auditor() -> None:
+    """The tier-mix ablation: three checker nodes and two LLM-only nodes."""
+    options = EvalOptions(Path("r.jsonl"), Path("o.json"), auditors="tier1,tier1,tier1,llm,llm")
+    settings = compute_node_settings(options, plan_adversaries(options))
+    assert [s["audit"].get("checkers", True) for s in settings] == [True] * 3 + [False] * 2
+    assert [s["audit"].get("llm") for s in settings] == [None] * 3 + [{"endpoint": "local"}] * 2
+    assert compute_node_tiers(options) == [(Tier.CHECKER, Tier.LLM)] * 3 + [(Tier.LLM,)] * 2
+    for audit in (s["audit"] for s in settings):
+        AuditSettings.model_validate(audit)  # what the node will load
+    both = EvalOptions(Path("r.jsonl"), Path("o.json"), auditors="tier1+llm")
+    assert all(
+        s["audit"]["llm"] == {"endpoint": "local"} and "checkers" not in s["audit"]
+        for s in compute_node_settings(both, plan_adversaries(both))
+    )
+
+
+@pytest.mark.parametrize(
+    ("auditors", "problem"),
+    [("tier1,llm", "2 kinds for 5 nodes"), ("tier1,tier1,llm,llm,gpt", "not 'gpt'")],
+)
+def test_a_tier_mix_must_name_a_known_kind_per_node(auditors: str, problem: str) -> None:
+    with pytest.raises(EvalError, match=problem):
+        node_auditor_kinds(EvalOptions(Path("r.jsonl"), Path("o.json"), auditors=auditors))
 
 
 @pytest.mark.parametrize("auditors", ["gpt", "oracle:0", "oracle:1.5", "oracle:x", "oracle"])

@@ -9,7 +9,7 @@ import pytest
 from auditors import Tier1Checker
 from auditors.judgement import ABSTAIN, Judgement
 from auditors.tiers import TieredJudge
-from node.config import AuditSettings
+from node.config import AuditSettings, LlmJudgeSettings
 from node.pipeline import make_judge
 from protocol.models import Level, Segment, Tier, Vote
 
@@ -96,6 +96,26 @@ async def test_make_judge_builds_each_behaviour_from_settings() -> None:
     bloc = {"behaviour": "collude", "bloc_secret": "0x" + "42" * 16, "bloc_fraction": 1.0}
     colluder = make_judge(AuditSettings.model_validate(bloc))
     assert colluder is not None and (await colluder.judge(arithmetic)).vote is Vote.INVALID
+
+
+async def test_an_llm_only_auditor_leaves_even_arithmetic_to_its_llm() -> None:
+    """The tier-mix ablation's LLM-only auditors: with the checkers off the LLM judges alone."""
+    llm = Fixed(INVALID)
+    arithmetic = _segment("3 + 4 = 7")
+    mixed = make_judge(AuditSettings(), llm=llm)
+    assert mixed is not None and (await mixed.judge(arithmetic)).vote is Vote.VALID
+    assert llm.asked == 0  # the checker decided first
+    llm_only = AuditSettings(checkers=False, llm=LlmJudgeSettings(endpoint="local"))
+    alone = make_judge(llm_only, llm=llm)
+    assert alone is not None and (await alone.judge(arithmetic)).vote is Vote.INVALID
+    assert llm.asked == 1
+    # A checker-tier segment is below the LLM's tier: nobody on this node judges it.
+    assert (await alone.judge(_segment("3 + 4 = 7", tier=Tier.CHECKER))).vote is Vote.ABSTAIN
+
+
+def test_a_node_with_checkers_off_needs_another_judge() -> None:
+    with pytest.raises(ValueError, match="needs llm or human_review"):
+        AuditSettings(checkers=False)
 
 
 async def test_a_copycat_finds_nothing_to_copy_before_reveals() -> None:
