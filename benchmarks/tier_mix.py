@@ -4,7 +4,7 @@ local LLM alone, both, and a mixed network of checker nodes and LLM-only nodes.
 Run from the repository root:
 `python benchmarks/tier_mix.py [--records FILE ...] [--limit 6] [--arms tier1 llm tier1+llm
 llm,llm,tier1,tier1,tier1] [--commit-window 600] [--stall-timeout 2400] [--trace-timeout 3000]
-[--out ...json]`.
+[--out ...json] [--replot]`.
 
 Each arm is one `trustnode eval` run on a fresh five-node devnet (dev stakes 10-50 ETH) with
 `--auditors ARM`: `tier1`, the tier-1 checkers on every node (standing in the checker and LLM
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 import tempfile
 import time
@@ -89,7 +90,7 @@ async def measure_arm(
         "wall_s": round(time.perf_counter() - started, 1),
         "single_judge": await measure_single(records, limit, arm),
     }
-    print(point, flush=True)
+    print(json.dumps(point), flush=True)
     return point
 
 
@@ -148,11 +149,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--stall-timeout", type=float, default=2400.0)
     parser.add_argument("--trace-timeout", type=float, default=3000.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--replot", action="store_true", help="only redraw the PNG from --out")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
+    if args.replot:
+        points = json.loads(args.out.read_text(encoding="utf-8"))["points"]
+        plot(points, args.out.with_suffix(".png"))
+        return 0
     started = time.perf_counter()
     document: dict[str, Any] = {
         "command": " ".join(["python", "benchmarks/tier_mix.py", *argv]),
