@@ -104,10 +104,13 @@ async def test_eval_scores_on_chain_verdicts_and_resumes(
     assert json.loads(out.read_text(encoding="utf-8")) == document
     assert "3/3 100%" in progress.getvalue()
 
-    # Finished: the CLI resumes it without a devnet and prints the same figures.
+    # Finished: the CLI resumes it without a devnet and prints the same figures, given the
+    # options its verdicts came from (the default 5 nodes is another network).
     capsys.readouterr()
     command = ["eval", str(records_file), "--out", str(out)]
-    assert await asyncio.to_thread(trustnode_main, command) == 0
+    assert await asyncio.to_thread(trustnode_main, command) == 2
+    assert "was run with nodes = 4, not 5" in capsys.readouterr().err
+    assert await asyncio.to_thread(trustnode_main, [*command, "--nodes", "4"]) == 0
     assert "first-error acc.   100.0%" in capsys.readouterr().out
     assert _by_id(json.loads(out.read_text(encoding="utf-8"))) == entries
 
