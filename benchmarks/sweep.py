@@ -48,11 +48,13 @@ from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
 from common import DATA, RESULTS_DIR, stamp, write_result
+from eth_account import Account
 from segmentation import predict_hdag
 
 from auditors.checkers import Tier1Checker
 from auditors.judgement import AsyncJudge, Judge
 from auditors.tiers import TieredJudge
+from devnet.accounts import dev_private_key
 from devnet.evaluation import EvalOptions, run_evaluation
 from devnet.evaluation.metrics import compute_first_error_scores
 from devnet.evaluation.prediction import (
@@ -61,6 +63,7 @@ from devnet.evaluation.prediction import (
     RecordShape,
     compute_record_shape,
     predict_network,
+    predict_records,
     predict_single_auditor,
 )
 from devnet.evaluation.runner import load_eval_records, parse_oracle_accuracy
@@ -123,6 +126,42 @@ def predict_point(
         return None
     auditors = model_auditors(adversaries, strategy, stakes_eth)
     return _rounded(predict_network(shapes, auditors, accuracy))
+
+
+def predict_at_snapshots(
+    setup: SweepSetup,
+    entries: Sequence[dict[str, Any]],
+    accuracy: float,
+    adversaries: Sequence[int],
+    strategy: str,
+) -> dict[str, float | None] | None:
+    """The exact prediction with each record at the stakes its trace was audited under (its
+    entry's on-chain snapshot), or None when it does not model the strategy or a record has no
+    snapshot. Slashes between traces move the stakes off exact two-thirds ties."""
+    if adversaries and strategy not in PREDICTABLE:
+        return None
+    addresses = [
+        Account.from_key(dev_private_key(i)).address.lower()
+        for i in range(1, len(setup.stakes_eth) + 1)
+    ]
+    stakes_of = {e["id"]: e.get("snapshot_stakes") for e in entries}
+    cases = []
+    for record in load_eval_records(setup.records, setup.limit):
+        snapshot = stakes_of.get(record.record_id)
+        if not snapshot:
+            return None
+        by_address = {address.lower(): int(stake) for address, stake in snapshot.items()}
+        stakes = [by_address[address] for address in addresses]
+        auditors = [
+            Auditor(address=address, stake=stake, tiers=(Tier.CHECKER, Tier.LLM))
+            for address, stake in zip(addresses, stakes, strict=True)
+        ]
+        models = [
+            ModelAuditor(stake, strategy if index in adversaries else "honest")
+            for index, stake in enumerate(stakes, start=1)
+        ]
+        cases.append((compute_record_shape(record.trace, auditors), models))
+    return _rounded(predict_records(cases, accuracy))
 
 
 def _rounded(scores: dict[str, float | None]) -> dict[str, float | None]:
@@ -266,6 +305,9 @@ async def measure_point(
         "records": metrics["records"],
         "wall_s": round(time.perf_counter() - started, 1),
         "timing": setup.timing,
+        "predicted_at_snapshots": None
+        if accuracy is None
+        else predict_at_snapshots(setup, document["entries"], accuracy, adversaries, strategy),
         **await compute_baselines(setup, auditors, accuracy, adversaries, strategy),
     }
     print(json.dumps(point), flush=True)

@@ -46,6 +46,9 @@ class ChainReading:
     #: Share of the (round, auditor) seats the committees drew whose reveal the finalize
     #: carried: an auditor whose judge outlasted a window is a seat without a reveal.
     revealed_share: float
+    #: Each auditor's stake (wei) in the snapshot the trace was audited under: slashes of
+    #: earlier traces move it away from the registered stake.
+    snapshot_stakes: dict[str, int]
 
 
 class SnapshotReader:
@@ -109,6 +112,7 @@ async def read_trace(
         gas=gas,
         exposure=compute_audit_exposure(hdag, outcome, stakes, params),
         revealed_share=compute_revealed_share(outcome, reveals),
+        snapshot_stakes=stakes,
     )
 
 

@@ -251,14 +251,26 @@ def predict_network(
     params: ProtocolParams = DEVNET,
 ) -> dict[str, float | None]:
     """The expected scores of an oracle evaluation of these records on these auditors."""
-    members = tuple(auditors)
+    return predict_records([(shape, auditors) for shape in shapes], accuracy, bloc_fraction, params)
+
+
+def predict_records(
+    cases: Sequence[tuple[RecordShape, Sequence[ModelAuditor]]],
+    accuracy: float,
+    bloc_fraction: float = 0.5,
+    params: ProtocolParams = DEVNET,
+) -> dict[str, float | None]:
+    """As `predict_network`, each record with its own auditors: a running network slashes
+    stake between traces, so each trace is audited under the stakes of its own snapshot, and
+    where a verdict sits exactly on the two-thirds line a slash of one wei tips it."""
     chances = [
         compute_first_error_odds(
-            shape, partial(_network_odds, members, accuracy, shape.k, bloc_fraction, params)
+            shape,
+            partial(_network_odds, tuple(auditors), accuracy, shape.k, bloc_fraction, params),
         )
-        for shape in shapes
+        for shape, auditors in cases
     ]
-    return _scores(shapes, chances)
+    return _scores([shape for shape, _ in cases], chances)
 
 
 def predict_single_auditor(

@@ -483,6 +483,7 @@ class _Auditing:
             "max_exposure": reading.exposure.max_auditor_bps / BASIS_POINTS,
             "coalition_exposure": reading.exposure.coalition_bps / BASIS_POINTS,
             "revealed_share": round(reading.revealed_share, 4),
+            "snapshot_stakes": reading.snapshot_stakes,
         }
 
     async def _wait_final(self, trace_id: str) -> float | None:
@@ -506,4 +507,5 @@ def _empty_entry(record: EvalRecord) -> dict[str, Any]:
         "max_exposure": None,
         "coalition_exposure": None,
         "revealed_share": None,
+        "snapshot_stakes": None,
     }

@@ -61,6 +61,7 @@ FIELDS = {
     "max_exposure",
     "coalition_exposure",
     "revealed_share",
+    "snapshot_stakes",
 }
 
 
@@ -91,6 +92,8 @@ async def test_eval_scores_on_chain_verdicts_and_resumes(
         assert 0 <= entry["probability"] <= 1
         assert 0 < entry["max_exposure"] <= entry["coalition_exposure"] <= 1
         assert 0 < entry["revealed_share"] <= 1  # the checkers answer within the windows
+        assert len(entry["snapshot_stakes"]) == 4  # every node's auditor, as audited
+        assert all(stake > 0 for stake in entry["snapshot_stakes"].values())
     assert entries["planted"]["trace_verdict"] == "FLAWED"
     assert entries["planted"]["predicted_first_error"] == 1
     assert entries["planted-first"]["predicted_first_error"] == 0

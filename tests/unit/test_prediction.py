@@ -18,6 +18,7 @@ from devnet.evaluation.prediction import (
     compute_segment_odds,
     compute_single_auditor_odds,
     predict_network,
+    predict_records,
     predict_single_auditor,
 )
 from protocol.consensus import SegmentTally, compute_segment_verdict
@@ -70,6 +71,23 @@ def test_forty_percent_always_valid_vetoes_every_invalid_verdict() -> None:
     # With the 50 ETH auditor honest the other four reach exactly 2/3 when all are drawn.
     alone = (*HONEST[:4], ModelAuditor(DEV_STAKES[4], "always-valid"))
     assert compute_segment_odds(alone, Vote.INVALID, 1.0, 3).invalid > 0
+
+
+def test_an_exact_two_thirds_tie_tips_with_one_wei_of_slashing() -> None:
+    """The sweep's stakes (10, 10, 20, 30, 30 ETH) with a 30-ETH always-VALID auditor: the
+    honest 60 of 90 revealed is exactly two thirds, so an honest stake slashed by one wei
+    (as earlier traces slash it on a running network) loses INVALID verdicts."""
+    ether = 10**18
+    stakes = [10 * ether, 10 * ether, 20 * ether, 30 * ether, 30 * ether]
+
+    def auditors(slashed_wei: int) -> list[ModelAuditor]:
+        honest = [ModelAuditor(stake - slashed_wei) for stake in stakes]
+        return [*honest[:3], ModelAuditor(stakes[3], "always-valid"), honest[4]]
+
+    at_registration = predict_network([SHAPE], auditors(0), 1.0)
+    as_audited = predict_records([(SHAPE, auditors(1))], 1.0)
+    assert at_registration == predict_records([(SHAPE, auditors(0))], 1.0)
+    assert as_audited["first_error_accuracy"] < at_registration["first_error_accuracy"]
 
 
 def test_single_auditor_odds_are_its_accuracy() -> None:
