@@ -14,9 +14,10 @@ the earliest step an INVALID segment points at (`compute_layout_steps`), segment
 What the prediction leaves out, and a measurement includes: auditors absent or late (their
 commit misses the window), and sampling noise; and, in `predict_network`, the slashes between
 traces, which on a running network move each trace's snapshot stakes off the registered ones
-(`predict_records` takes each record's own auditors: with stakes where an INVALID holds exactly
-two thirds of a committee, a slash of one wei decides it). A colluding bloc's shared draw is exact here
-(members are correlated through it); `random` and `copycat` adversaries are not modelled.
+(`predict_records` takes each record's own auditors: with stakes where an INVALID holds
+exactly two thirds of a committee, a slash of one wei decides it). A colluding bloc's shared
+draw is exact here (members are correlated through it); `random` and `copycat` adversaries are
+not modelled.
 """
 
 from __future__ import annotations
