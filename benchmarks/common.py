@@ -56,6 +56,11 @@ def write_result_and_figure(
     print(f"written {path} and {path.with_suffix('.png')}")
 
 
+def replot(path: Path, plot: Callable[[Sequence[dict[str, Any]], Path], None]) -> None:
+    """Redraw the PNG beside the result file `path` from its points, measuring nothing."""
+    plot(json.loads(path.read_text(encoding="utf-8"))["points"], path.with_suffix(".png"))
+
+
 def save_figure(figure: Figure, path: Path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from common import DATA, RESULTS_DIR, stamp, write_result
+from common import DATA, RESULTS_DIR, replot, stamp, write_result
 from eth_account import Account
 from segmentation import predict_hdag
 
@@ -97,20 +97,28 @@ class SweepSetup:
     timing: dict[str, float] = field(default_factory=dict)
 
 
-def snapshot_of(stakes_eth: Sequence[int]) -> tuple[Auditor, ...]:
-    """The devnet's auditors as the coordinator sees them: these stakes, checker and LLM tiers."""
+def snapshot_of(stakes_wei: Sequence[int]) -> tuple[Auditor, ...]:
+    """The devnet's auditors as the coordinator sees them: these stakes, checker and LLM tiers
+    (the addresses are placeholders: a record's shape depends on the stakes alone)."""
     return tuple(
-        Auditor(address=f"0x{i:040x}", stake=stake * ETHER, tiers=(Tier.CHECKER, Tier.LLM))
-        for i, stake in enumerate(stakes_eth, start=1)
+        Auditor(address=f"0x{i:040x}", stake=stake, tiers=(Tier.CHECKER, Tier.LLM))
+        for i, stake in enumerate(stakes_wei, start=1)
     )
 
 
 def model_auditors(
     adversaries: Sequence[int], strategy: str, stakes_eth: Sequence[int] = SWEEP_STAKES_ETH
 ) -> list[ModelAuditor]:
+    return _models(adversaries, strategy, [stake * ETHER for stake in stakes_eth])
+
+
+def _models(
+    adversaries: Sequence[int], strategy: str, stakes_wei: Sequence[int]
+) -> list[ModelAuditor]:
+    """Node i (1-based) plays `strategy` if it is among `adversaries`, else honest."""
     return [
-        ModelAuditor(stake * ETHER, strategy if index in adversaries else "honest")
-        for index, stake in enumerate(stakes_eth, start=1)
+        ModelAuditor(stake, strategy if index in adversaries else "honest")
+        for index, stake in enumerate(stakes_wei, start=1)
     ]
 
 
@@ -152,15 +160,8 @@ def predict_at_snapshots(
             return None
         by_address = {address.lower(): int(stake) for address, stake in snapshot.items()}
         stakes = [by_address[address] for address in addresses]
-        auditors = [
-            Auditor(address=address, stake=stake, tiers=(Tier.CHECKER, Tier.LLM))
-            for address, stake in zip(addresses, stakes, strict=True)
-        ]
-        models = [
-            ModelAuditor(stake, strategy if index in adversaries else "honest")
-            for index, stake in enumerate(stakes, start=1)
-        ]
-        cases.append((compute_record_shape(record.trace, auditors), models))
+        shape = compute_record_shape(record.trace, snapshot_of(stakes))
+        cases.append((shape, _models(adversaries, strategy, stakes)))
     return _rounded(predict_records(cases, accuracy))
 
 
@@ -171,7 +172,7 @@ def _rounded(scores: dict[str, float | None]) -> dict[str, float | None]:
 def load_shapes(
     records: Path, limit: int | None, stakes_eth: Sequence[int] = SWEEP_STAKES_ETH
 ) -> list[RecordShape]:
-    snapshot = snapshot_of(stakes_eth)
+    snapshot = snapshot_of([stake * ETHER for stake in stakes_eth])
     return [compute_record_shape(r.trace, snapshot) for r in load_eval_records(records, limit)]
 
 
@@ -450,9 +451,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     if args.replot:
-        plot(
-            json.loads(args.out.read_text(encoding="utf-8"))["points"], args.out.with_suffix(".png")
-        )
+        replot(args.out, plot)
         return 0
     started = time.perf_counter()
     document: dict[str, Any] = {

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt  # `pip install .[bench]`; headless, it draws with Agg
-from common import DATA, RESULTS_DIR, save_figure, stamp, write_result
+from common import DATA, RESULTS_DIR, replot, save_figure, stamp, write_result
 from sweep import measure_single_judge, measure_single_tiered_judge
 
 from devnet.evaluation import EvalOptions, run_evaluation
@@ -156,8 +156,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     if args.replot:
-        points = json.loads(args.out.read_text(encoding="utf-8"))["points"]
-        plot(points, args.out.with_suffix(".png"))
+        replot(args.out, plot)
         return 0
     started = time.perf_counter()
     document: dict[str, Any] = {

@@ -99,6 +99,9 @@ def test_segment_names_the_record_of_a_too_large_trace(
     assert "line 1 (id huge): the trace splits into" in err
 
 
+ONE_RECORD = '{"id": "a", "problem": "p", "steps": ["a"], "label": -1}\n'
+
+
 @pytest.mark.parametrize(
     ("extra", "content", "expected"),
     [
@@ -106,27 +109,27 @@ def test_segment_names_the_record_of_a_too_large_trace(
         ([], '{"problem": "p", "steps": ["a"]}\n', "needs an 'id' and a 'label'"),
         (
             ["--auditors", "oracle:2"],
-            '{"id": "a", "problem": "p", "steps": ["a"], "label": -1}\n',
+            ONE_RECORD,
             "--auditors must be",
         ),
         (
             ["--devnet", "/nonexistent", "--byzantine", "0.2"],
-            '{"id": "a", "problem": "p", "steps": ["a"], "label": -1}\n',
+            ONE_RECORD,
             "not with --devnet",
         ),
         (
             ["--devnet", "/nonexistent", "--commit-window", "60"],
-            '{"id": "a", "problem": "p", "steps": ["a"], "label": -1}\n',
+            ONE_RECORD,
             "not with --devnet",
         ),
         (
             ["--devnet", "/nonexistent", "--stakes", "10,10,20,30,30"],
-            '{"id": "a", "problem": "p", "steps": ["a"], "label": -1}\n',
+            ONE_RECORD,
             "not with --devnet",
         ),
         (
             ["--nodes", "3", "--stakes", "10,10,20,30,30"],
-            '{"id": "a", "problem": "p", "steps": ["a"], "label": -1}\n',
+            ONE_RECORD,
             "--stakes: 5 stakes for 3 dev auditors",
         ),
     ],
